@@ -1,0 +1,1 @@
+"""WeCom SCRM assistant for securities brokerages: the deployable service."""

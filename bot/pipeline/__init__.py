@@ -1,0 +1,1 @@
+"""Channel-neutral pipeline: InboundMessage in, Outcome out."""

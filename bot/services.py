@@ -1,0 +1,31 @@
+"""The one wiring point: build_services(settings) builds every client once; everything else receives a Services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.db import Database
+from bot.pipeline.schemas import Answerer, Gate
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    wecom: Any  # bot.wecom.client.WeComClient
+    answerer: Answerer
+    gate: Gate
+    kb: Any = None  # knowledge_base.service.KnowledgeBase
+    llm: Any = None  # a LangChain chat model, or None (extractive answers)
+    clock: Callable[[], datetime] = field(default=system_clock)
+
+    def now(self) -> datetime:
+        return self.clock()
