@@ -1,0 +1,1 @@
+"""Handoff to advisors: escalation records, routing, drafted replies."""
