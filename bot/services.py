@@ -26,6 +26,8 @@ class Services:
     kb: Any = None  # knowledge_base.service.KnowledgeBase
     llm: Any = None  # a LangChain chat model, or None (extractive answers)
     clock: Callable[[], datetime] = field(default=system_clock)
+    # Wakes the in-process workers after new work was committed (set by the worker pool; no-op without one).
+    wake: Callable[[], None] = field(default=lambda: None)
 
     def now(self) -> datetime:
         return self.clock()

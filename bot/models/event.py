@@ -25,6 +25,8 @@ class InboundEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=128, unique=True)
     kind: str = Field(max_length=64)
+    # Events of one partition (one kf account) are processed one at a time, in order.
+    partition_key: str = Field(default="", max_length=128, index=True)
     payload: dict = json_field(dict)
     status: EventStatus = Field(default=EventStatus.pending, max_length=16, index=True)
     attempts: int = 0

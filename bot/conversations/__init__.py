@@ -1,0 +1,1 @@
+"""Clients' conversations and their messages."""

@@ -1,0 +1,113 @@
+"""create_app(): the HTTP service. Mounts the WeCom edge (/wecom), the JSON API (/api) and the console (/console).
+
+The lifespan builds Services once (or takes the ones given, as tests and `scrm demo` do), starts the in-process
+workers and, when enabled, the scheduler; it stops them cleanly on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from bot.errors import BotError
+from bot.services import Services
+from bot.wecom import routes as wecom_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services | None = None, *, workers: bool = True, scheduler: bool | None = None) -> FastAPI:
+    """The application. `workers`/`scheduler` say whether this process runs them (settings decide by default)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from bot.services import build_services
+        from bot.worker import WorkerPool
+
+        svc = services or build_services(_settings())
+        app.state.services = svc
+        pool = None
+        if workers and svc.settings.scrm_workers > 0:
+            pool = WorkerPool(svc, svc.settings.scrm_workers, svc.settings.scrm_worker_poll_s)
+            pool.start()
+        sched = None
+        if scheduler if scheduler is not None else svc.settings.scrm_scheduler:
+            sched = _start_scheduler(svc)
+        app.state.worker_pool = pool
+        try:
+            yield
+        finally:
+            if sched is not None:
+                sched.shutdown()
+            if pool is not None:
+                pool.stop()
+
+    app = FastAPI(title="WeCom SCRM assistant", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    if services is not None:
+        app.state.services = services
+    app.include_router(wecom_routes.router)
+    for router in _api_routers():
+        app.include_router(router, prefix="/api")
+    _mount_console(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(BotError)
+    async def bot_error(request: Request, exc: BotError) -> JSONResponse | PlainTextResponse:
+        if request.url.path.startswith("/wecom/"):
+            return PlainTextResponse(exc.message, status_code=exc.status_code)
+        return JSONResponse({"error": type(exc).__name__, "detail": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse | PlainTextResponse:
+        if request.url.path.startswith("/wecom/"):
+            return PlainTextResponse("bad request", status_code=400)
+        return JSONResponse({"error": "ValidationError", "detail": exc.errors()}, status_code=422)
+
+    return app
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from bot.config import get_settings
+
+    return get_settings()
+
+
+def _api_routers() -> list:
+    """JSON API routers of the domain packages (each module exposes build_router())."""
+    import importlib
+
+    routers = []
+    for name in ("bot.api.kb", "bot.api.compliance", "bot.api.escalations", "bot.api.clients"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        routers.append(module.build_router())
+    return routers
+
+
+def _mount_console(app: FastAPI) -> None:
+    try:
+        from bot.console import build_console
+    except ImportError:
+        return
+    app.mount("/console", build_console())
+
+
+def _start_scheduler(services: Services):  # type: ignore[no-untyped-def]
+    try:
+        from scheduler.registry import start_scheduler
+    except ImportError:
+        log.warning("scheduler.unavailable")
+        return None
+    return start_scheduler(services)
