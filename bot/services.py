@@ -31,3 +31,27 @@ class Services:
 
     def now(self) -> datetime:
         return self.clock()
+
+
+def build_services(settings: Settings, *, wecom: Any = None, migrate: bool = True) -> Services:
+    """Build every client once from settings: database, WeCom, knowledge base, LLM, answerer, compliance gate."""
+    from bot.llm import build_chat_model
+    from bot.pipeline.answer import KBAnswerer
+    from bot.wecom.client import WechatpyWeComClient
+    from compliance.gate import ComplianceGate
+    from knowledge_base.service import KnowledgeBase
+
+    db = Database(settings.db_url)
+    if migrate:
+        db.migrate()
+    llm = build_chat_model(settings.llm) if settings.llm else None
+    kb = KnowledgeBase.from_settings(settings, db)
+    return Services(
+        settings=settings,
+        db=db,
+        wecom=wecom or WechatpyWeComClient(settings.wecom, db),
+        answerer=KBAnswerer(kb, llm=llm),
+        gate=ComplianceGate.from_settings(settings),
+        kb=kb,
+        llm=llm,
+    )
