@@ -5,6 +5,7 @@ from bot.models.contact import Advisor, Client
 from bot.models.conversation import Conversation, ConversationState, Direction, Message, MessageStatus
 from bot.models.escalation import Escalation, EscalationReason, EscalationStatus
 from bot.models.event import AccessToken, EventStatus, InboundEvent, KfCursor
+from bot.models.kb import ArticleKind, ChunkKind, KBArticle, KBArticleVersion, KBChunk, VersionStatus  # noqa: F401
 from bot.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 
 __all__ = [
