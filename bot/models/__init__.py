@@ -7,6 +7,7 @@ from bot.models.escalation import Escalation, EscalationReason, EscalationStatus
 from bot.models.event import AccessToken, EventStatus, InboundEvent, KfCursor
 from bot.models.kb import ArticleKind, ChunkKind, KBArticle, KBArticleVersion, KBChunk, VersionStatus  # noqa: F401
 from bot.models.outbox import OutboxItem, OutboxKind, OutboxStatus
+from bot.models.reminder import Campaign, DeliveryChannel, EscalationLog, OptOut, ReminderDelivery, ReminderEvent  # noqa: F401
 
 __all__ = [
     "AccessToken",
