@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     scrm_workers: int = Field(default=2, ge=0)
     scrm_scheduler: bool = True
     scrm_worker_poll_s: float = Field(default=0.5, gt=0)
+    # How long a claimed queue row stays ours; a worker that dies is replaced after this.
+    scrm_lease_s: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -45,11 +45,16 @@ from prompts import canned
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=2)  # default; settings.scrm_lease_s overrides
 MAX_ATTEMPTS = 5
 MESSAGE_MAX_ATTEMPTS = 3
 KF_ORIGIN_CLIENT, KF_ORIGIN_EVENT, KF_ORIGIN_SERVICER = 3, 4, 5
 KF_SESSION_ENDED = 3  # session_status_change.change_type: the servicer ended the session
+
+
+def _lease(services) -> timedelta:  # type: ignore[no-untyped-def]
+    settings = getattr(services, "settings", None)
+    return timedelta(seconds=settings.scrm_lease_s) if settings is not None else LEASE
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> timedelta:
@@ -89,7 +94,7 @@ def claim_event(services) -> tuple[int, int] | None:  # type: ignore[no-untyped-
             return None
         event.status = EventStatus.processing
         event.attempts += 1
-        event.lease_until = now + LEASE
+        event.lease_until = now + _lease(services)
         session.add(event)
         return event.id, event.attempts
 
@@ -226,7 +231,7 @@ def claim_message(services) -> tuple[int, int] | None:  # type: ignore[no-untype
             return None
         message.status = MessageStatus.processing
         message.attempts += 1
-        message.lease_until = now + LEASE
+        message.lease_until = now + _lease(services)
         session.add(message)
         return message.id, message.attempts
 
@@ -298,7 +303,7 @@ def claim_outbox(services, limit: int = 20) -> list[tuple[int, int]]:  # type: i
         for item in items:
             item.status = OutboxStatus.sending
             item.attempts += 1
-            item.lease_until = now + LEASE
+            item.lease_until = now + _lease(services)
             session.add(item)
             claimed.append((item.id, item.attempts))
         return claimed
