@@ -137,7 +137,7 @@ class _Wechatpy(WeChatClient):
 
     @property
     def access_token(self) -> str:  # never let wechatpy fetch on its own
-        raise RuntimeError("access_token is passed explicitly by WechatpyWeComClient")
+        raise AttributeError("access_token is passed explicitly by WechatpyWeComClient")
 
 
 class _TokenManager:
