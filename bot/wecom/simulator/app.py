@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 from fastapi import FastAPI, Request
+from starlette.requests import ClientDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from bot.wecom.simulator.state import err
@@ -59,13 +60,16 @@ def build_app(sim: WeComSimulator) -> FastAPI:
         return JSONResponse(state.note_call(api, err(failure.errcode)))
 
     async def _api(api: str, request: Request, handler: Any, *, needs_kind: bool = False) -> Any:
+        try:
+            body = await _body(request)
+        except ClientDisconnect:
+            return PlainTextResponse("", status_code=499)
         injected = await _inject(api)
         if injected is not None:
             return injected
         kind, problem = state.check_token(request.query_params.get("access_token"))
         if problem is not None:
             return state.note_call(api, problem)
-        body = await _body(request)
         if body is None:
             return state.note_call(api, err(40058, "body is not a JSON object"))
         result = handler(body, kind) if needs_kind else handler(body)
