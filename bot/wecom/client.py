@@ -143,7 +143,7 @@ class _Wechatpy(WeChatClient):
 class _TokenManager:
     """One access_token (per corp id + secret), cached in memory and shared through the `access_token` table."""
 
-    MARGIN = timedelta(minutes=5)  # refresh this long before WeCom's expiry
+    MARGIN_S = 300  # refresh this long before WeCom's expiry (at most a tenth of the token's lifetime)
     LOCK_TTL = timedelta(seconds=30)  # a refresher that died releases its lock after this
 
     def __init__(
@@ -169,7 +169,8 @@ class _TokenManager:
         self.fetches = 0  # gettoken calls made by this process (for tests and metrics)
 
     def _fresh(self, token: str | None, expires_at: datetime | None) -> bool:
-        return bool(token) and expires_at is not None and expires_at - self.MARGIN > self._clock()
+        # expires_at (here and in the table) is when to refresh: a little before WeCom's own expiry.
+        return bool(token) and expires_at is not None and expires_at > self._clock()
 
     def get(self) -> str:
         token, expires_at = self._token, self._expires_at
@@ -262,8 +263,9 @@ class _TokenManager:
         if not token:
             raise _Transient(SYSTEM_BUSY, "gettoken returned no access_token")
         expires_in = int(result.get("expires_in", 7200) or 7200)
+        margin = min(self.MARGIN_S, expires_in // 10)
         log.info("wecom.token.refreshed key=%s expires_in=%s", self.key, expires_in)
-        return token, self._clock() + timedelta(seconds=expires_in)
+        return token, self._clock() + timedelta(seconds=expires_in - margin)
 
 
 class WechatpyWeComClient:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -103,7 +104,8 @@ class TestTokens:
 
 
 class TestSharedToken:
-    def test_processes_share_one_token_through_the_database(self, sim, make_client, db):
+    def test_processes_share_one_token_through_the_database(self, sim, make_client, any_db):
+        db = any_db
         first, second = make_client(db), make_client(db)
         token = first.get_access_token()
         assert second.get_access_token() == token
@@ -111,10 +113,11 @@ class TestSharedToken:
         with db.session() as session:
             row = session.exec(select(AccessToken)).one()
             assert row.token == token and row.lock_owner is None
-            assert row.expires_at > datetime.now(UTC) + timedelta(hours=1)
+            assert datetime.now(UTC) + timedelta(hours=1) < row.expires_at < datetime.now(UTC) + timedelta(hours=2)
             assert "sim-app-secret" not in row.key  # the secret itself is never stored
 
-    def test_concurrent_refresh_calls_gettoken_once(self, sim, make_client, db):
+    def test_concurrent_refresh_calls_gettoken_once(self, sim, make_client, any_db):
+        db = any_db
         sim.fail_next("gettoken", 0, delay_s=0.4)  # the first gettoken is slow: others must wait for it
         clients = [make_client(db) for _ in range(4)]
         tokens: list[str] = []
@@ -126,7 +129,8 @@ class TestSharedToken:
         assert len(tokens) == 4 and len(set(tokens)) == 1
         assert len(sim.calls("gettoken")) == 1
 
-    def test_rejected_token_is_refreshed_once_for_everyone(self, sim, make_client, db, kfid):
+    def test_rejected_token_is_refreshed_once_for_everyone(self, sim, make_client, any_db, kfid):
+        db = any_db
         first, second = make_client(db), make_client(db)
         old = first.get_access_token()
         assert second.get_access_token() == old
@@ -136,7 +140,8 @@ class TestSharedToken:
         assert len(sim.calls("gettoken")) == 2
         assert first.get_access_token() == second.get_access_token() != old
 
-    def test_a_stale_lock_of_a_dead_process_is_taken_over(self, sim, make_client, db):
+    def test_a_stale_lock_of_a_dead_process_is_taken_over(self, sim, make_client, any_db):
+        db = any_db
         with db.session() as session:
             from bot.wecom.client import _token_key
 
@@ -145,7 +150,8 @@ class TestSharedToken:
         assert make_client(db).get_access_token()
         assert len(sim.calls("gettoken")) == 1
 
-    def test_a_live_lock_is_waited_for_then_ignored(self, sim, make_client, db):
+    def test_a_live_lock_is_waited_for_then_ignored(self, sim, make_client, any_db):
+        db = any_db
         from bot.wecom.client import _token_key
 
         with db.session() as session:
@@ -153,6 +159,39 @@ class TestSharedToken:
                                     lock_owner="slow-host:1:abc", lock_until=datetime.now(UTC) + timedelta(minutes=1)))
         client = make_client(db, token_wait_s=0.3, token_poll_s=0.05)
         assert client.get_access_token()  # waited 0.3 s for the holder, then fetched rather than stall
+
+
+    def test_short_lived_tokens_are_still_cached(self, sim, client):
+        sim.state.token_ttl_s = 60  # shorter than the usual 5-minute refresh margin
+        client.get_access_token()
+        client.get_access_token()
+        assert len(sim.calls("gettoken")) == 1
+
+    def test_separate_processes_fetch_once(self, sim, any_db, tmp_path):
+        """Real OS processes on one database: only one of them calls gettoken."""
+        import subprocess
+        import sys
+        import time
+
+        sim.fail_next("gettoken", 0, delay_s=0.5)
+        script = (
+            "import sys, time\n"
+            "from bot.db import Database\n"
+            "from bot.wecom.client import WechatpyWeComClient\n"
+            "from tests.bot.wecom.conftest import wecom_settings\n"
+            "client = WechatpyWeComClient(wecom_settings(sys.argv[1]), Database(sys.argv[2]))\n"
+            "time.sleep(max(0.0, float(sys.argv[3]) - time.time()))\n"
+            "print(client.get_access_token())\n"
+        )
+        start_at = str(time.time() + 3)
+        url = any_db.engine.url.render_as_string(hide_password=False)
+        repo = Path(__file__).resolve().parents[3]
+        procs = [subprocess.Popen([sys.executable, "-c", script, sim.base_url, url, start_at], cwd=repo,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outputs = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        assert len({out.strip() for out, _ in outputs}) == 1
+        assert len(sim.calls("gettoken")) == 1
 
 
 class TestTransientFailures:
