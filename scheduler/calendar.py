@@ -150,3 +150,27 @@ def _as_date(value: object) -> date:
 def default_calendar() -> MarketCalendar:
     """The calendar shipped with the project (every year file in scheduler/data)."""
     return MarketCalendar.load()
+
+
+def calendar_for(settings: object | None) -> MarketCalendar:
+    """The shipped years plus any year file ops loaded into <SCRM_DATA_DIR>/calendar (`scrm reminders calendar load`)."""
+    data_dir = getattr(settings, "data_dir", None)
+    folder = Path(data_dir) / "calendar" if data_dir else None
+    if folder is None or not folder.is_dir() or not any(folder.glob("calendar_*.yaml")):
+        return default_calendar()
+    return _with_extra(str(folder), max(p.stat().st_mtime_ns for p in folder.glob("calendar_*.yaml")))
+
+
+@lru_cache(maxsize=8)
+def _with_extra(folder: str, _stamp: int) -> MarketCalendar:
+    return MarketCalendar.load(extra_files=tuple(sorted(Path(folder).glob("calendar_*.yaml"))))
+
+
+def install_year_file(path: Path, settings: object) -> tuple[int, Path]:
+    """Validate a year file and copy it to <SCRM_DATA_DIR>/calendar. Returns (year, destination)."""
+    year, _ = parse_calendar_file(path)
+    folder = Path(getattr(settings, "data_dir")) / "calendar"
+    folder.mkdir(parents=True, exist_ok=True)
+    destination = folder / f"calendar_{year}.yaml"
+    destination.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return year, destination

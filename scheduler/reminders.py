@@ -56,7 +56,7 @@ from bot.models.reminder import (
 from bot.pipeline.schemas import Context, Gate, Verdict
 from prompts import canned
 from scheduler import settings as defaults
-from scheduler.calendar import MarketCalendar, UnknownYearError, default_calendar
+from scheduler.calendar import MarketCalendar, UnknownYearError, calendar_for
 from scheduler.settings import ReminderPolicy
 
 log = logging.getLogger(__name__)
@@ -377,7 +377,7 @@ def run_due(
     started = _time.perf_counter()
     tz = getattr(settings, "tz", None) or ZoneInfo("Asia/Shanghai")
     policy = policy or ReminderPolicy.from_settings(settings)
-    calendar = calendar or default_calendar()
+    calendar = calendar or calendar_for(settings)
     inside, window_end, next_start = _window(now, tz, policy)
     report = RunReport(now=now, day=now.astimezone(tz).date())
     if not inside and not ignore_quiet_hours:

@@ -157,15 +157,14 @@ def _spans(advisor: Advisor, day: date, policy: Policy) -> list[tuple[datetime, 
     spans = []
     for text in ranges:
         start, end = (part.strip() for part in str(text).split("-"))
-        spans.append((datetime.combine(day, _hm(start)), datetime.combine(day, _hm(end))))
+        spans.append((datetime.combine(day, datetime.min.time()) + _hm(start),
+                      datetime.combine(day, datetime.min.time()) + _hm(end)))
     return spans
 
 
-def _hm(text: str):  # type: ignore[no-untyped-def]
-    from datetime import time
-
+def _hm(text: str) -> timedelta:
     hour, minute = text.split(":")
-    return time(int(hour), int(minute))
+    return timedelta(hours=int(hour), minutes=int(minute))  # "24:00" is the end of the day
 
 
 def on_duty(advisor: Advisor, now: datetime, *, tz: Any, policy: Policy = DEFAULT_POLICY) -> bool:
@@ -267,15 +266,20 @@ def escalate(
     policy = policy or Policy.from_settings(settings)
     tz = _tz(settings)
     advisor, working = route(session=session, client=client, now=now, tz=tz, policy=policy)
-    draft = outcome.draft
+    draft_text = outcome.draft.text if outcome.draft else ""
+    flags = list(outcome.flags)
+    if not draft_text and advisor is not None:
+        # Nothing to propose (e.g. the client just asked for a person): a reviewed opening line the advisor can send.
+        draft_text = canned("advisor_draft_opening", advisor=advisor.name or "")
+        flags.append("draft:canned")
     escalation = Escalation(
         conversation_id=conversation.id,
         message_id=message.id if message else None,
         reason=outcome.reason,
         detail=outcome.detail[:500],
         advisor_userid=advisor.wecom_userid if advisor else None,
-        draft_text=draft.text if draft else "",
-        draft_flags=list(outcome.flags),
+        draft_text=draft_text,
+        draft_flags=flags,
         sources=[s.model_dump() for s in outcome.sources],
         client_snapshot=client.model_dump(mode="json", exclude={"id"}) if client else {},
         created_at=now,
