@@ -10,8 +10,9 @@
 
 Callbacks are real: a `kf_msg_or_event` XML, encrypted and signed with the bot's token and EncodingAESKey, POSTed to
 `callback_url?msg_signature&timestamp&nonce` as `<xml><ToUserName/><Encrypt/><AgentID/></xml>`. Like WeCom, the
-simulator tries again (up to `callback_tries` in all) when no HTTP 200 arrives within `callback_timeout_s`, and can
-deliver a callback twice (`duplicate=True`) to exercise the bot's dedupe.
+simulator tries again with the very same request (up to `callback_tries` in all) when no HTTP 200 arrives within
+`callback_timeout_s`, and can deliver an event twice (`duplicate=True`: the second copy freshly encrypted and signed,
+so only the decrypted content shows it is the same) to exercise the bot's dedupe.
 """
 
 from __future__ import annotations
@@ -337,7 +338,12 @@ class WeComSimulator:
                     result.delivered = True
                     break
             if duplicate and result.delivered:
-                self._post_once(params, body, result)  # the same request again, as WeCom sometimes does
+                # The same event delivered again, freshly encrypted and signed (so only the decrypted content
+                # tells it is a duplicate), as WeCom does now and then.
+                timestamp, nonce = str(int(time.time())), random_nonce()
+                body, signature = self.crypto.encrypt_callback(xml, nonce, timestamp, agent_id=self.agent_id)
+                params = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce}
+                self._post_once(params, body, result)
                 result.duplicates_sent += 1
         except Exception:  # never let a background delivery die silently
             log.exception("wecom.sim.callback_failed")

@@ -106,7 +106,15 @@ class TestCallbacks:
         sim, rec = linked
         result = sim.client_says("wm_dup", "重复", duplicate=True)
         assert result.delivered and result.duplicates_sent == 1 and len(rec.requests) == 2
-        assert rec.requests[0]["body"] == rec.requests[1]["body"]
+        first, second = rec.requests
+        assert first["body"] != second["body"]  # encrypted afresh: only the content tells it is the same event
+        assert first["event"] == second["event"]
+
+    def test_non_text_messages(self, linked):
+        sim, _ = linked
+        sim.client_says("wm_img", "", msgtype="image")
+        [item] = sim.state.sync_msg({"cursor": ""})["msg_list"]
+        assert item["msgtype"] == "image" and item["image"]["media_id"] and "text" not in item
 
     def test_background_delivery(self, linked):
         sim, rec = linked
