@@ -109,7 +109,7 @@ class _TokenError(Exception):
 
 
 class _Wechatpy(WeChatClient):
-    """wechatpy's work client pointed at WECOM_API_BASE. Tokens are managed by `_TokenManager`, never fetched implicitly."""
+    """wechatpy's work client pointed at WECOM_API_BASE. Tokens come from `_TokenManager`, never fetched implicitly."""
 
     def __init__(self, api_base: str, corp_id: str, secret: str, timeout: float) -> None:
         super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)

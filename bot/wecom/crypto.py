@@ -80,7 +80,7 @@ class WeComCrypto:
     # Sending (the simulator, passive replies) ------------------------------------------------------------------
 
     def encrypt(self, xml: str, nonce: str, timestamp: str | int | None = None) -> str:
-        """Encrypt a reply as WeCom expects a passive reply: <xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>."""
+        """Encrypt a passive reply as WeCom expects it: <xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>."""
         ts = str(timestamp if timestamp is not None else int(time.time()))
         encrypt = self.encrypt_text(xml)
         sig = signature(self.token, ts, nonce, encrypt)

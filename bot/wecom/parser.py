@@ -17,7 +17,7 @@ KF_MSG_OR_EVENT = "kf_msg_or_event"
 @dataclass(frozen=True)
 class CallbackEvent:
     msg_type: str  # "event", "text", ... ("" when absent)
-    event: str | None  # the Event value for msg_type "event", lower-cased ("kf_msg_or_event", "change_external_contact")
+    event: str | None  # Event of msg_type "event", lower-cased ("kf_msg_or_event", "change_external_contact")
     token: str | None  # kf_msg_or_event: the sync_msg token (valid 10 minutes)
     open_kfid: str | None  # kf_msg_or_event: the kf account
     create_time: int | None

@@ -110,7 +110,8 @@ def split_utf8(text: str, max_bytes: int = WECOM_TEXT_MAX_BYTES) -> list[str]:
 
 
 def shorten_utf8(text: str, max_bytes: int, suffix: str = "…") -> str:
-    """Text unchanged if it fits in max_bytes; else cut (preferring a sentence end) with suffix appended, within max_bytes."""
+    """Text unchanged if it fits in max_bytes; else cut (preferring a sentence end) and suffix appended, all within
+    max_bytes."""
     if utf8_len(text) <= max_bytes:
         return text
     room = max_bytes - utf8_len(suffix)

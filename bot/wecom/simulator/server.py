@@ -1,6 +1,7 @@
 """WeComSimulator: a loopback WeCom that the bot talks to exactly as to the real one.
 
-    with WeComSimulator(corp_id, agent_id, secret, token, aes_key, callback_url="http://127.0.0.1:8000/wecom/callback") as sim:
+    callback_url = "http://127.0.0.1:8000/wecom/callback"
+    with WeComSimulator(corp_id, agent_id, secret, token, aes_key, callback_url) as sim:
         # point the bot at sim.base_url (WECOM_API_BASE)
         sim.client_says("wm_client_1", "怎么开户？")      # stored for kf/sync_msg + encrypted callback to the bot
         replies = sim.wait_for_sent("wm_client_1")         # what the bot sent with kf/send_msg
