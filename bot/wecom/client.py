@@ -221,7 +221,10 @@ class _TokenManager:
         try:
             token, expires_at = self._fetch_token()
         except BaseException:
-            self._release(None, None)
+            try:
+                self._release(None, None)
+            except Exception:  # keep the fetch error; the lock expires by itself (LOCK_TTL)
+                log.warning("wecom.token.release_failed key=%s", self.key, exc_info=True)
             raise
         self._release(token, expires_at)
         return token, expires_at

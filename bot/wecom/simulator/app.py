@@ -162,8 +162,9 @@ def build_app(sim: WeComSimulator) -> FastAPI:
         external_userid = str(body.get("external_userid") or "").strip()
         text = str(body.get("text") or "").strip()
         open_kfid = str(body.get("open_kfid") or state.default_open_kfid)
-        if not external_userid or not text or len(text) > 4000:
-            return JSONResponse({"error": "external_userid and text (≤ 4000 chars) are required"}, status_code=400)
+        if not 0 < len(external_userid) <= 64 or not 0 < len(text) <= 4000:
+            return JSONResponse({"error": "external_userid (≤ 64 chars) and text (≤ 4000 chars) are required"},
+                                status_code=400)
         result = sim.client_says(external_userid, text, open_kfid=open_kfid, wait=False)
         return {"msgid": result.msgid}
 
