@@ -255,3 +255,22 @@ class TestPagesAndReadApi:
         sim.wait_for(lambda: len(rec.requests) == 3)
         kinds = [e["kind"] for e in sim.state.conversation("wm_st")]
         assert kinds == ["client", "servicer", "state"]
+
+
+class TestRepl:
+    def test_terminal_chat_prints_the_replies(self, sim, client, kfid):
+        from bot.wecom.simulator.repl import chat_repl
+
+        def bot() -> None:
+            sim.wait_for(lambda: any(m.get("external_userid") == "wm_tty" for m in sim.state.stream))
+            client.send_kf_text(open_kfid=kfid, external_userid="wm_tty", text="您好，请问有什么可以帮您？", msgid="tty1")
+
+        thread = threading.Thread(target=bot)
+        thread.start()
+        lines = iter(["你好", "/q"])
+        out: list[str] = []
+        sent = chat_repl(sim.base_url, "wm_tty", input_fn=lambda _: next(lines), output=out.append,
+                         wait_s=5, quiet_s=0.3, poll_s=0.05)
+        thread.join(5)
+        assert sent == 1
+        assert "智能客服：您好，请问有什么可以帮您？" in out
