@@ -459,6 +459,7 @@ def _plan_chunk(session: Session, clients: list[Client], *, day: Day, advisors: 
             today[userid] += 1
     windows = _open_windows(session, wanted_ids, day.now)
     by_id = {c.wecom_external_userid: c for c in clients}
+    rows = _Rows()
     for userid, candidates in wanted.items():
         client = by_id[userid]
         for candidate in candidates:
@@ -477,8 +478,8 @@ def _plan_chunk(session: Session, clients: list[Client], *, day: Day, advisors: 
                     if why_not not in report.blocked_templates:
                         report.blocked_templates.append(why_not)
                 else:
-                    _deliver(session, client, candidate, decision, suffix=suffix, day=day, windows=windows,
-                             advisors=advisors, pacer=pacer, dry_run=dry_run)
+                    _deliver(rows, client, candidate, decision, suffix=suffix, day=day, windows=windows,
+                             advisors=advisors, pacer=pacer)
                     if decision.status != "skipped":
                         today[userid] += 1
                         week[userid] += 1
@@ -489,7 +490,26 @@ def _plan_chunk(session: Session, clients: list[Client], *, day: Day, advisors: 
                 report.by_kind[decision.kind] += 1
             if keep:
                 report.decisions.append(decision)
-    session.flush()
+    if not dry_run:
+        rows.write(session)
+
+
+@dataclass
+class _Rows:
+    """Ledger rows and their outbox items of one chunk, written together with two multi-row INSERTs.
+
+    Same rows `bot.outbox.enqueue` writes (kind, idempotency key, target, payload, not-before), in bulk: at 100,000
+    clients one SELECT + SAVEPOINT per item is the bottleneck. Duplicates cannot slip through: the ledger's and the
+    outbox's unique keys are checked by the database, and a conflict rolls the whole chunk back for a retry."""
+
+    ledger: list[dict] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        if self.ledger:
+            session.execute(ReminderDelivery.__table__.insert(), self.ledger)
+        if self.items:
+            session.execute(OutboxItem.__table__.insert(), self.items)
 
 
 def _open_windows(session: Session, ids: list[str], now: datetime) -> dict[str, tuple[Conversation, int]]:
@@ -512,11 +532,13 @@ def _open_windows(session: Session, ids: list[str], now: datetime) -> dict[str, 
     return found
 
 
-def _deliver(session: Session, client: Client, candidate: Candidate, decision: Decision, *, suffix: str, day: Day,
-             windows: dict[str, tuple[Conversation, int]], advisors: set[str], pacer: _Pacer, dry_run: bool) -> None:
+def _deliver(rows: _Rows, client: Client, candidate: Candidate, decision: Decision, *, suffix: str, day: Day,
+             windows: dict[str, tuple[Conversation, int]], advisors: set[str], pacer: _Pacer) -> None:
     userid = client.wecom_external_userid
     kind = KINDS[candidate.kind]
     advisor = client.advisor_userid if client.advisor_userid in advisors else None
+    ledger = {"external_userid": userid, "reminder_key": candidate.reminder_key, "kind": candidate.kind,
+              "send_date": day.day, "advisor_userid": advisor, "outbox_key": None, "created_at": day.now}
     window = windows.get(userid)
     if window is not None:
         conversation, left = window
@@ -527,27 +549,25 @@ def _deliver(session: Session, client: Client, candidate: Candidate, decision: D
             windows[userid] = (conversation, left - 1)
             if left - 1 <= 0:
                 windows.pop(userid)
-            if not dry_run:
-                key = outbox_key(userid, candidate.reminder_key)
-                session.add(ReminderDelivery(external_userid=userid, reminder_key=candidate.reminder_key,
-                                             kind=candidate.kind, send_date=day.day, channel=DeliveryChannel.kf_text,
-                                             advisor_userid=advisor, text=text, outbox_key=key, created_at=day.now))
-                outbox.enqueue(session=session, kind=OutboxKind.kf_text, key=key, target=userid,
-                               payload={"open_kfid": conversation.open_kfid, "text": text},
-                               conversation_id=conversation.id, not_before=at)
+            key = outbox_key(userid, candidate.reminder_key)
+            rows.ledger.append({**ledger, "channel": DeliveryChannel.kf_text, "text": text, "outbox_key": key})
+            rows.items.append({
+                "idempotency_key": key, "kind": OutboxKind.kf_text, "target": userid,
+                "payload": {"open_kfid": conversation.open_kfid, "text": text}, "conversation_id": conversation.id,
+                "message_id": None, "status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": at,
+                "created_at": day.now,
+            })
             return
     if advisor is None:
         decision.reason = "no channel: kf window closed and no active owning advisor"
         return
     channel = kind.fallback
     # A mass message carries the same text to many clients: the non-personalised form.
-    text = (candidate.render("") if channel == DeliveryChannel.msg_template else candidate.render(client.name or "")) + suffix
+    name = "" if channel == DeliveryChannel.msg_template else client.name or ""
+    text = candidate.render(name) + suffix
     decision.channel, decision.text = channel, text
     decision.status = "template" if channel == DeliveryChannel.msg_template else "task"
-    if not dry_run:
-        session.add(ReminderDelivery(external_userid=userid, reminder_key=candidate.reminder_key, kind=candidate.kind,
-                                     send_date=day.day, channel=channel, advisor_userid=advisor, text=text,
-                                     created_at=day.now))
+    rows.ledger.append({**ledger, "channel": channel, "text": text})
 
 
 def flush_templates(*, db: Database, now: datetime, policy: ReminderPolicy | None = None,
@@ -567,7 +587,7 @@ def flush_templates(*, db: Database, now: datetime, policy: ReminderPolicy | Non
         while True:
             with db.session() as session:
                 rows = session.exec(
-                    select(ReminderDelivery).where(
+                    select(ReminderDelivery.id, ReminderDelivery.external_userid).where(
                         ReminderDelivery.channel == DeliveryChannel.msg_template,
                         col(ReminderDelivery.outbox_key).is_(None), ReminderDelivery.advisor_userid == advisor,
                         ReminderDelivery.text == text)
@@ -575,14 +595,16 @@ def flush_templates(*, db: Database, now: datetime, policy: ReminderPolicy | Non
                 ).all()
                 if not rows:
                     break
-                recipients = [r.external_userid for r in rows]
+                recipients = [userid for _, userid in rows]
                 digest = hashlib.sha256("\n".join([advisor or "", text, *recipients]).encode()).hexdigest()[:24]
                 key = f"remtpl:{advisor}:{digest}"[:128]
                 outbox.enqueue(session=session, kind=OutboxKind.msg_template, key=key, target=advisor,
                                payload={"external_userids": recipients, "text": text}, not_before=pacer.next())
-                for row in rows:
-                    row.outbox_key = key
-                    session.add(row)
+                session.execute(
+                    ReminderDelivery.__table__.update()
+                    .where(ReminderDelivery.__table__.c.id.in_([row_id for row_id, _ in rows]))
+                    .values(outbox_key=key)
+                )
                 created += 1
     return created
 

@@ -325,11 +325,15 @@ def _adjust_holding_reply(session: Session, message: Message, *, working: bool, 
                           now: datetime, tz: Any, policy: Policy) -> None:
     """Replace the pipeline's generic holding reply (still unsent, same transaction) by the in/after-hours text."""
     item = outbox.get_by_key(session=session, key=f"reply-{message.id}")
-    generic = {canned("holding_reply_working_hours"), canned("holding_reply_after_hours")}
-    if item is None or item.status != OutboxStatus.pending or item.payload.get("text") not in generic:
+    if item is None or item.status != OutboxStatus.pending:
         return
+    current = str(item.payload.get("text", ""))
+    generic = next((g for g in (canned("holding_reply_working_hours"), canned("holding_reply_after_hours"))
+                    if current.startswith(g)), None)
+    if generic is None:
+        return  # not the generic holding reply (an apology, a refusal): leave it alone
     next_time = next_on_duty(advisor, now, tz=tz, policy=policy) if advisor else None
-    text = holding_reply(working=working, next_time=next_time, tz=tz)
+    text = holding_reply(working=working, next_time=next_time, tz=tz) + current[len(generic):]
     item.payload = {**item.payload, "text": text}
     session.add(item)
     if item.message_id is not None:

@@ -139,6 +139,29 @@ class TestEscalate:
             assert escalation.first_response_due_at == local(2026, 12, 2, 9, 15)
 
 
+    def test_no_draft_gets_the_reviewed_opening_line(self, store, settings):  # type: ignore[no-untyped-def]
+        with store.session() as session:
+            make_advisor(session, "adv_a", name="王顾问")
+            escalation = _escalate(session, settings, TUESDAY_10, draft=None)
+            assert escalation.draft_text == canned("advisor_draft_opening", advisor="王顾问")
+            assert "draft:canned" in escalation.draft_flags
+
+    def test_other_replies_are_left_alone(self, store, settings):  # type: ignore[no-untyped-def]
+        from bot import outbox
+
+        with store.session() as session:
+            make_advisor(session, "adv_a")
+            client = make_client(session, "wm9", advisor_userid="adv_a")
+            conversation = make_conversation(session, "wm9", last_client_message_at=TUESDAY_22)
+            message = make_inbound(session, conversation, "？", TUESDAY_22)
+            outbox.enqueue(session=session, kind=OutboxKind.kf_text, key=f"reply-{message.id}", target="wm9",
+                           payload={"open_kfid": "k", "text": canned("apology_error")}, conversation_id=conversation.id)
+            outcome = Outcome(action=Action.escalate, reply=canned("apology_error"), reason=EscalationReason.error)
+            esc.escalate(session=session, conversation=conversation, message=message, outcome=outcome, client=client,
+                         now=TUESDAY_22, settings=settings)
+            assert _outbox(session, OutboxKind.kf_text)[0].payload["text"] == canned("apology_error")
+
+
 class TestAdvisorActions:
     def test_claim_send_draft_resolve(self, store, settings):  # type: ignore[no-untyped-def]
         gate = FakeGate(disclosure="（投资有风险）")
