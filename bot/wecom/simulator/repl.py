@@ -48,7 +48,7 @@ def chat_repl(
     texts = ui_texts()
     base = base_url.rstrip("/")
     sent = 0
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
         params: dict[str, str | int] = {"external_userid": external_userid}
         if open_kfid:
             params["open_kfid"] = open_kfid

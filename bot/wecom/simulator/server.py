@@ -133,7 +133,7 @@ class WeComSimulator:
 
         self.app = build_app(self)
         self._server = LoopbackServer(self.app, port=port)
-        self._http = httpx.Client(timeout=callback_timeout_s)
+        self._http = httpx.Client(timeout=callback_timeout_s, trust_env=False)  # loopback: never via a proxy
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sim-callback")
         self.callbacks: list[CallbackResult] = []
 

@@ -114,7 +114,7 @@ class SimState:
         self.msg_templates: list[dict] = []
         self.timeline: list[dict] = []  # everything, in order, for the chat page
         self.failures: dict[str, deque[Failure]] = {}
-        self.calls: list[tuple[str, int]] = []  # (api, errcode answered) for assertions
+        self.calls: deque[tuple[str, int]] = deque(maxlen=100_000)  # (api, errcode answered), for assertions
         self.duplicate_sends = 0
         self._seq = 0
 
