@@ -2,7 +2,7 @@
 
 Cuts fall on a paragraph, line or sentence end when one is near enough, else on a clause or space, else between
 characters: never inside a multi-byte character, and never between a character and the combining mark, variation
-selector or zero-width joiner that belongs to it.
+selector or zero-width joiner that belongs to it, nor between the two halves of a flag.
 """
 
 from __future__ import annotations
@@ -34,6 +34,20 @@ def _glued(ch: str) -> bool:
     )
 
 
+def _regional(ch: str) -> bool:
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+
+
+def _inside_flag(text: str, cut: int) -> bool:
+    """True when cutting before text[cut] would separate the two regional indicators of a flag."""
+    if not _regional(text[cut]):
+        return False
+    run = 0
+    while cut - run - 1 >= 0 and _regional(text[cut - run - 1]):
+        run += 1
+    return run % 2 == 1
+
+
 def _max_prefix(text: str, max_bytes: int) -> int:
     """The largest number of characters whose UTF-8 encoding fits in max_bytes, moved back off a glued sequence."""
     used = 0
@@ -47,7 +61,7 @@ def _max_prefix(text: str, max_bytes: int) -> int:
     if end < len(text):
         cut = end
         # Do not separate a character from its combining marks / ZWJ continuation.
-        while cut > 0 and (_glued(text[cut]) or text[cut - 1] == "\u200d"):
+        while cut > 0 and (_glued(text[cut]) or text[cut - 1] == "\u200d" or _inside_flag(text, cut)):
             cut -= 1
         if cut > 0:
             end = cut

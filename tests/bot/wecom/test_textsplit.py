@@ -19,6 +19,7 @@ CASES = [
     ("emoji", "😀" * 1500),
     ("zwj family emoji", "👨‍👩‍👧" * 400),
     ("combining marks", "e\u0301" * 2500),
+    ("flags", "🇨🇳" * 600),
     ("paragraphs", ("第一段内容。\n\n" + "正文" * 300 + "\n") * 6),
     ("mixed", "基金A（代码000001）的风险等级为R3。Fund risk level R3! 请确认您的风险承受能力？" * 60),
 ]
@@ -66,6 +67,10 @@ class TestSplit:
         family = "👨‍👩‍👧"  # 18 bytes
         parts = split_utf8(family * 10, 40)
         assert all(p.count("👨") == p.count("👧") for p in parts)
+
+    def test_flags_stay_whole(self):
+        parts = split_utf8("a" + "🇨🇳" * 20, 46)  # 1 + 11 * 4 bytes: a naive cut would land between the two halves of a flag
+        assert all(len(p.lstrip("a")) % 2 == 0 for p in parts)
 
     def test_rejects_tiny_limits(self):
         with pytest.raises(ValueError):
