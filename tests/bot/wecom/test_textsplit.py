@@ -69,7 +69,7 @@ class TestSplit:
         assert all(p.count("👨") == p.count("👧") for p in parts)
 
     def test_flags_stay_whole(self):
-        parts = split_utf8("a" + "🇨🇳" * 20, 46)  # 1 + 11 * 4 bytes: a naive cut would land between the two halves of a flag
+        parts = split_utf8("a" + "🇨🇳" * 20, 46)  # 1 + 11 * 4 bytes: a naive cut splits a flag
         assert all(len(p.lstrip("a")) % 2 == 0 for p in parts)
 
     def test_rejects_tiny_limits(self):
