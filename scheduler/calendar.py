@@ -153,7 +153,7 @@ def default_calendar() -> MarketCalendar:
 
 
 def calendar_for(settings: object | None) -> MarketCalendar:
-    """The shipped years plus any year file ops loaded into <SCRM_DATA_DIR>/calendar (`scrm reminders calendar load`)."""
+    """The shipped years plus year files loaded into <SCRM_DATA_DIR>/calendar (`scrm reminders calendar load`)."""
     data_dir = getattr(settings, "data_dir", None)
     folder = Path(data_dir) / "calendar" if data_dir else None
     if folder is None or not folder.is_dir() or not any(folder.glob("calendar_*.yaml")):

@@ -43,7 +43,8 @@ class LeaderLock:
         if self.db.is_postgres:
             conn = self.db.engine.connect()
             try:
-                got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(self.name)}).scalar())
+                query = sa.text("SELECT pg_try_advisory_lock(:k)")
+                got = bool(conn.execute(query, {"k": lock_key(self.name)}).scalar())
                 conn.commit()
             except Exception:
                 conn.close()

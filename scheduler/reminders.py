@@ -1,6 +1,6 @@
 """Key-date reminders: who gets what, when, through which channel, exactly once.
 
-    sources (registry)  ->  candidates per client  ->  opt-out, frequency cap, compliance  ->  channel  ->  ledger+outbox
+    sources (registry) -> candidates per client -> opt-out, frequency cap, compliance -> channel -> ledger + outbox
 
 Sources: risk assessment expiry (30/7/1 days before), ID expiry (30/7), ex-dividend dates of holdings (the trading day
 before the ex-date), IPO and convertible-bond subscription days (events ops load), reverse repo before a closure of
@@ -657,8 +657,9 @@ def load_events(*, session: Session, rows: Iterable[dict], now: datetime) -> tup
         except (KeyError, ValueError) as exc:
             errors.append(f"row {number}: {exc}")
             continue
-        event = session.exec(select(ReminderEvent).where(ReminderEvent.kind == kind, ReminderEvent.security_code == code,
-                                                         ReminderEvent.event_date == when)).first()
+        event = session.exec(select(ReminderEvent).where(
+            ReminderEvent.kind == kind, ReminderEvent.security_code == code, ReminderEvent.event_date == when
+        )).first()
         event = event or ReminderEvent(kind=kind, security_code=code, event_date=when, created_at=now)
         event.security_name = str(row.get("name") or event.security_name or "")[:64]
         event.detail = str(row.get("detail") or event.detail or "")[:200]
@@ -747,7 +748,8 @@ def daily_digest(*, db: Database, now: datetime, settings: Any = None, max_lines
                 names = dict(session.exec(select(Client.wecom_external_userid, Client.name).where(
                     col(Client.wecom_external_userid).in_(ids))).all())
             for t in digest_tasks[:max_lines]:
-                lines.append(canned("advisor_digest_task_line", client=names.get(t.external_userid) or t.external_userid,
+                client_name = names.get(t.external_userid) or t.external_userid
+                lines.append(canned("advisor_digest_task_line", client=client_name,
                                     kind=canned(f"reminder_kind_{t.kind}")))
             if len(digest_tasks) > max_lines:
                 lines.append(canned("advisor_digest_more", count=len(digest_tasks) - max_lines))
@@ -756,7 +758,8 @@ def daily_digest(*, db: Database, now: datetime, settings: Any = None, max_lines
             lines.append(canned("advisor_digest_link", url=f"{base}/console/escalations"))
             content = _clip_bytes("\n".join(lines), 2048)
             outbox.enqueue(session=session, kind=OutboxKind.app_message, key=f"digest:{advisor.wecom_userid}:{today}",
-                           target=advisor.wecom_userid, payload={"msgtype": "markdown", "content": {"content": content}})
+                           target=advisor.wecom_userid,
+                           payload={"msgtype": "markdown", "content": {"content": content}})
             sent += 1
     return sent
 

@@ -88,7 +88,9 @@ def build_router() -> APIRouter:
     return router
 
 
-def _act(request: Request, escalation_id: int, userid: str | None, action, **kwargs) -> EscalationDetail:  # type: ignore[no-untyped-def]
+def _act(  # type: ignore[no-untyped-def]
+    request: Request, escalation_id: int, userid: str | None, action, **kwargs
+) -> EscalationDetail:
     svc = request.app.state.services
     with svc.db.session() as session:
         action(session=session, escalation_id=escalation_id, staff_userid=userid, now=svc.now(), **kwargs)

@@ -50,7 +50,9 @@ def _run(path: Path, importer_name: str) -> None:
 
 
 @app.command("import")
-def import_clients(file: Path = typer.Argument(..., help="CSV (header row; tags/holdings separated by ;) or JSONL")) -> None:
+def import_clients(
+    file: Path = typer.Argument(..., help="CSV (header row; tags/holdings separated by ;) or JSONL"),
+) -> None:
     """Import or update clients. Bad rows are reported by number (exit 1); good rows are kept."""
     _run(file, "import_clients")
 

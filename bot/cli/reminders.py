@@ -153,7 +153,9 @@ def calendar_show(year: int = typer.Option(None, help="default: every loaded yea
 
 
 @calendar_app.command("load")
-def calendar_load(file: Path = typer.Argument(..., help="calendar_<year>.yaml in the format of scheduler/data")) -> None:
+def calendar_load(
+    file: Path = typer.Argument(..., help="calendar_<year>.yaml in the format of scheduler/data"),
+) -> None:
     """Validate a year's closures and install them under SCRM_DATA_DIR/calendar."""
     from bot.cli.common import settings_or_exit
     from scheduler.calendar import install_year_file

@@ -205,7 +205,7 @@ def route(
     exclude: frozenset[str] = frozenset(),
 ) -> tuple[Advisor | None, bool]:
     """(advisor, on duty now): the owning advisor when working, else the least-loaded advisor on duty with capacity,
-    else the owner (off duty: it waits for them), else the least-loaded active advisor. Supervisors are not routed to."""
+    else the owner (off duty: it waits for them), else the least-loaded active advisor. Never a supervisor."""
     advisors = session.exec(select(Advisor).where(Advisor.active, ~col(Advisor.is_supervisor))).all()
     advisors = [a for a in advisors if a.wecom_userid not in exclude]
     owner = next((a for a in advisors if client and a.wecom_userid == client.advisor_userid), None)
@@ -224,7 +224,9 @@ def route(
     return None, False
 
 
-def pick_advisor(*, session: Session, client: Client | None, now: datetime | None = None, tz: Any = None) -> Advisor | None:
+def pick_advisor(
+    *, session: Session, client: Client | None, now: datetime | None = None, tz: Any = None
+) -> Advisor | None:
     """The advisor an escalation of this client goes to now (see `route`)."""
     from zoneinfo import ZoneInfo
 
@@ -791,8 +793,10 @@ def sla_sweep(*, session: Session, now: datetime, settings: Any = None, policy: 
         tried = frozenset(_assigned_before(session, escalation))
         target = None
         if escalation.reassign_count < policy.max_reassign:
-            client = (conversation_service.get_client(session=session, external_userid=conversation.wecom_external_userid)
-                      if conversation else None)
+            client = (
+                conversation_service.get_client(session=session, external_userid=conversation.wecom_external_userid)
+                if conversation else None
+            )
             candidate, working = route(session=session, client=client, now=now, tz=tz, policy=policy, exclude=tried)
             if candidate is not None and working:
                 target = candidate
