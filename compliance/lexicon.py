@@ -40,7 +40,7 @@ class Severity(StrEnum):
     block = "block"
 
 
-RANK = {None: 0, Severity.warn: 1, Severity.review: 2, Severity.block: 3, "warn": 1, "review": 2, "block": 3}
+RANK = {None: 0, "allow": 0, Severity.warn: 1, Severity.review: 2, Severity.block: 3, "warn": 1, "review": 2, "block": 3}
 
 
 def max_severity(values: Any) -> str | None:

@@ -214,6 +214,7 @@ class PinyinTokens:
     ends: tuple[int, ...]
     offsets: tuple[int, ...]
     latin: tuple[bool, ...]
+    run_ok: tuple[bool, ...]  # Latin tokens: their whole Latin run segments into real syllables
 
     def token_at_offset(self, offset: int) -> int:
         import bisect
@@ -230,6 +231,7 @@ def pinyin_tokens(skeleton: str) -> PinyinTokens:
     starts: list[int] = []
     ends: list[int] = []
     latin: list[bool] = []
+    run_ok: list[bool] = []
     i = 0
     n = len(skeleton)
     while i < n:
@@ -238,7 +240,10 @@ def pinyin_tokens(skeleton: str) -> PinyinTokens:
             m = _LATIN_RUN.match(skeleton, i)
             assert m is not None
             pos = i
-            for piece in segment_latin(m.group()):
+            pieces = segment_latin(m.group())
+            ok = all(p in syllables() for p in pieces)
+            for piece in pieces:
+                run_ok.append(ok)
                 toks.append(piece)
                 starts.append(pos)
                 ends.append(pos + len(piece))
@@ -247,6 +252,7 @@ def pinyin_tokens(skeleton: str) -> PinyinTokens:
             i = m.end()
             continue
         toks.append(han_pinyin(ch) if is_han(ch) else ch)
+        run_ok.append(True)
         starts.append(i)
         ends.append(i + 1)
         latin.append(False)
@@ -257,7 +263,7 @@ def pinyin_tokens(skeleton: str) -> PinyinTokens:
         offsets.append(pos)
         pos += len(t) + 1
     text = "|" + "|".join(toks) + "|" if toks else "|"
-    return PinyinTokens(text, tuple(starts), tuple(ends), tuple(offsets), tuple(latin))
+    return PinyinTokens(text, tuple(starts), tuple(ends), tuple(offsets), tuple(latin), tuple(run_ok))
 
 
 def pinyin_key(syls: list[str]) -> str:

@@ -231,12 +231,8 @@ def _pinyin_key_len(text: str, end: int, entry: Entry, lex: Lexicon) -> int | No
 def _pinyin_acceptable(norm: Normalized, toks: Any, t0: int, t1: int, s: int, e: int, entry: Entry) -> bool:
     span = norm.skeleton[s:e]
     if any(toks.latin[t] for t in range(t0, t1 + 1)):
-        # romanisation: the match must not cut a Latin run (xbaoben is not baoben)
-        if toks.latin[t0] and s > 0 and is_latin(norm.skeleton[s - 1]):
-            return False
-        if toks.latin[t1] and e < len(norm.skeleton) and is_latin(norm.skeleton[e]):
-            return False
-        return True
+        # romanisation: every Latin run the match touches must read as pinyin throughout (not an English word)
+        return all(toks.run_ok[t] for t in range(t0, t1 + 1))
     # Han homophones (宝本 for 保本): at least half the characters must be the term's own, and the match must not
     # cut through a word (支付宝|本月 is not 保本).
     best = max(sum(1 for a, b in zip(span, k, strict=False) if a == b) for k in entry.keys if len(k) == len(span)) \
