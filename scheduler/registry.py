@@ -174,3 +174,16 @@ def _remove_unknown_jobs(services: Any) -> None:
 def start_scheduler(services: Any, **kwargs: Any) -> SchedulerRunner:
     """Start the scheduler role in this process: it leads at once if the lock is free, else waits its turn."""
     return SchedulerRunner(services, **kwargs).start()
+
+
+def run_blocking(services: Any, stop: threading.Event | None = None) -> None:
+    """A dedicated scheduler process (`scrm scheduler run`): lead or wait for the lock until stopped or interrupted."""
+    runner = start_scheduler(services)
+    stop = stop or threading.Event()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.shutdown(wait=True)

@@ -1,7 +1,8 @@
 """Staff identity for the JSON API: one small dependency.
 
 The console (or any staff tool) calls the API with `Authorization: Bearer <SCRM_ADMIN_TOKEN>` (checked when the
-token is set) and `X-Staff-User: <WeCom userid>` naming the advisor who acts. The token is what is trusted; the
+token is set; in production an unset token closes the staff API) and `X-Staff-User: <WeCom userid>` naming the
+advisor who acts. The token is what is trusted; the
 header says who, and services check that the userid is an active advisor with the right to act.
 """
 
@@ -31,7 +32,11 @@ def require_staff(
     x_staff_user: Annotated[str | None, Header()] = None,
 ) -> Staff:
     """Check the bearer token when SCRM_ADMIN_TOKEN is set; return who acts."""
-    token = request.app.state.services.settings.scrm_admin_token
+    settings = request.app.state.services.settings
+    token = settings.scrm_admin_token
+    if (token is None or not token.get_secret_value()) and str(settings.scrm_env) == "production":
+        # Without a token anyone could claim any X-Staff-User: closed in production, open in demo/development.
+        raise UnauthorizedError("SCRM_ADMIN_TOKEN is not set: the staff API is closed in production")
     if token is not None and token.get_secret_value():
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):

@@ -105,3 +105,16 @@ def test_outbox_table_untouched_by_scheduler_start(store, settings):  # type: ig
     handle.shutdown()
     with store.session() as s:
         assert s.exec(sa.select(OutboxItem)).all() == []
+
+
+def test_run_blocking_stops_cleanly(store, settings):  # type: ignore[no-untyped-def]
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    registry.run_blocking(FakeServices(settings=settings, db=store), stop=stop)
+    from scheduler.leader import LeaderLock
+
+    lock = LeaderLock(store)
+    assert lock.try_acquire()  # released on the way out
+    lock.release()

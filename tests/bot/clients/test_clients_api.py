@@ -56,3 +56,10 @@ def test_admin_token_is_checked_when_set(services):  # type: ignore[no-untyped-d
 
 def test_fake_services_shape(services):  # type: ignore[no-untyped-def]
     assert isinstance(services, FakeServices) and services.now().tzinfo is not None
+
+
+def test_production_without_a_token_is_closed(services):  # type: ignore[no-untyped-def]
+    services.settings = services.settings.model_copy(update={"scrm_env": "production"})
+    with TestClient(create_app(services, workers=False, scheduler=False)) as client:
+        r = client.get("/api/advisors")
+        assert r.status_code == 401 and "SCRM_ADMIN_TOKEN" in r.json()["detail"]
