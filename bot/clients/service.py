@@ -177,3 +177,13 @@ def get_client(*, session: Session, external_userid: str) -> Client | None:
 
 def list_advisors(*, session: Session) -> list[Advisor]:
     return list(session.exec(select(Advisor).order_by(Advisor.id)).all())
+
+
+def import_clients_file(*, session: Session, path: Path, now: datetime) -> ImportReport:
+    """import_clients() on a .csv / .jsonl / .json file."""
+    return import_clients(session=session, rows=read_rows(path), now=now)
+
+
+def import_advisors_file(*, session: Session, path: Path, now: datetime) -> ImportReport:
+    """import_advisors() on a .csv / .jsonl / .json file."""
+    return import_advisors(session=session, rows=read_rows(path), now=now)

@@ -109,3 +109,15 @@ class TestImportAdvisors:
             assert a.capacity == 50 and a.active and not a.is_supervisor
             boss = session.exec(select(Advisor).where(Advisor.wecom_userid == "boss")).one()
             assert boss.is_supervisor and boss.capacity == 20
+
+
+def test_the_demo_files_import_cleanly(store):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    demo = Path(clients.__file__).resolve().parents[1] / "demo"
+    if not (demo / "clients.csv").exists():
+        pytest.skip("no demo data")
+    with store.session() as session:
+        advisors = clients.import_advisors_file(session=session, path=demo / "advisors.json", now=NOW)
+        report = clients.import_clients_file(session=session, path=demo / "clients.csv", now=NOW)
+    assert advisors.ok and report.ok and report.created >= 1
