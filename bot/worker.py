@@ -24,6 +24,7 @@ from sqlmodel import col, func, select
 
 from bot import outbox
 from bot.conversations import service as conversation_service
+from bot.conversations.service import KF_WINDOW_MESSAGES
 from bot.db import for_update
 from bot.errors import WeComAPIError, WeComTransientError, WeComWindowClosedError
 from bot.logging import log_context
@@ -376,7 +377,7 @@ def _send_kf_text(services, *, item_id: int, key: str, target: str, payload: dic
     Every part carries a msgid derived from the outbox item, so resending after a crash is idempotent at WeCom; the
     parts already sent are remembered in the payload.
     """
-    from bot.wecom.textsplit import shorten_utf8, split_utf8
+    from bot.wecom.textsplit import fit_utf8
 
     now = services.now()
     with services.db.session() as session:
@@ -385,10 +386,8 @@ def _send_kf_text(services, *, item_id: int, key: str, target: str, payload: dic
         parts = payload.get("parts")
         if parts is None:
             # Decide the parts once, on the first attempt, and keep them: a retry sends the same texts.
-            parts = split_utf8(payload["text"])
-            if len(parts) > remaining > 0:
-                shortened = shorten_utf8(payload["text"], remaining * 2048 - 16, canned("reply_truncated"))
-                parts = split_utf8(shortened)[:remaining]
+            # At most the messages left in the window (all 5 when it is closed: the send then fails as such).
+            parts = fit_utf8(payload["text"], remaining or KF_WINDOW_MESSAGES, suffix=canned("reply_truncated"))
             item = session.get(OutboxItem, item_id)
             item.payload = {**item.payload, "parts": parts}
             session.add(item)
