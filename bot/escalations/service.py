@@ -761,6 +761,13 @@ def sla_sweep(*, session: Session, now: datetime, settings: Any = None, policy: 
     )
     for escalation in session.exec(for_update(stmt, session)).all():
         conversation = session.get(Conversation, escalation.conversation_id)
+        answered_at = _answered_in_wecom(session, escalation)
+        if answered_at is not None:
+            # The advisor answered in WeCom itself (sync_msg origin 5): that is the first response.
+            escalation.first_response_at = answered_at
+            transition(session=session, escalation=escalation, action=EscalationAction.reply,
+                       actor=escalation.advisor_userid or "wecom", now=now, detail={"via": "wecom"})
+            continue
         advisor = (
             session.exec(select(Advisor).where(Advisor.wecom_userid == escalation.advisor_userid)).first()
             if escalation.advisor_userid else None
@@ -816,6 +823,34 @@ def sla_sweep(*, session: Session, now: datetime, settings: Any = None, policy: 
     return report
 
 
+def _answered_in_wecom(session: Session, escalation: Escalation) -> datetime | None:
+    return session.exec(
+        select(Message.created_at).where(
+            Message.conversation_id == escalation.conversation_id, Message.direction == Direction.outbound,
+            Message.sender == "advisor", Message.created_at >= escalation.created_at,
+        ).order_by(Message.id)
+    ).first()
+
+
+def close_for_conversation(*, session: Session, conversation_id: int, now: datetime,
+                           outcome: str = "session ended in WeCom") -> list[Escalation]:
+    """Resolve the open escalations of a conversation whose kf session ended in WeCom (session_status_change 3);
+    for the worker to call when it stores that event."""
+    closed = []
+    for escalation in session.exec(select(Escalation).where(
+            Escalation.conversation_id == conversation_id, col(Escalation.status).in_(OPEN_STATUSES))).all():
+        transition(session=session, escalation=escalation, action=EscalationAction.resolve, actor="wecom", now=now,
+                   detail={"outcome": outcome})
+        session.add(EscalationLog(escalation_id=escalation.id, at=now, actor="wecom", action="kf_end",
+                                  from_status=escalation.status, to_status=escalation.status))
+        escalation.outcome = outcome[:200]
+        escalation.resolved_at = now
+        session.add(escalation)
+        closed.append(escalation)
+    session.flush()
+    return closed
+
+
 def _assign(session: Session, escalation: Escalation, advisor: Advisor, *, now: datetime, tz: Any, policy: Policy,
             action: EscalationAction) -> None:
     previous = escalation.advisor_userid
@@ -859,7 +894,7 @@ def open_for_advisor(*, session: Session, advisor_userid: str) -> list[Escalatio
 
 
 __all__ = [
-    "TRANSITIONS", "allowed_actions", "claim", "escalate", "get_detail", "hand_back", "holding_reply",
+    "TRANSITIONS", "allowed_actions", "claim", "close_for_conversation", "escalate", "get_detail", "hand_back", "holding_reply",
     "list_escalations", "next_on_duty", "on_duty", "pick_advisor", "release", "resolve", "route", "send_reply",
     "sla_sweep", "takeover", "transition",
 ]

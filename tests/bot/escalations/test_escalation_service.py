@@ -301,3 +301,27 @@ class TestSlaSweep:
         with store.session() as session:
             report = esc.sla_sweep(session=session, now=TUESDAY_22 + timedelta(hours=2), settings=settings)
             assert report == type(report)()
+
+
+class TestWeComSide:
+    def test_a_reply_typed_in_wecom_counts_as_the_first_response(self, store, settings):  # type: ignore[no-untyped-def]
+        with store.session() as session:
+            make_advisor(session, "adv_a")
+            escalation = _escalate(session, settings, TUESDAY_10)
+            esc.takeover(session=session, escalation_id=escalation.id, staff_userid="adv_a", now=TUESDAY_10)
+            session.add(Message(conversation_id=escalation.conversation_id, direction="out", sender="advisor",
+                                text="您好", status="sent", created_at=TUESDAY_10 + timedelta(minutes=3)))
+            eid = escalation.id
+        with store.session() as session:
+            report = esc.sla_sweep(session=session, now=TUESDAY_10 + timedelta(minutes=30), settings=settings)
+            escalation = session.get(Escalation, eid)
+            assert report.reminded == [] and escalation.status == EscalationStatus.replied
+            assert escalation.first_response_at == TUESDAY_10 + timedelta(minutes=3)
+
+    def test_session_ended_in_wecom_resolves(self, store, settings):  # type: ignore[no-untyped-def]
+        with store.session() as session:
+            make_advisor(session, "adv_a")
+            escalation = _escalate(session, settings, TUESDAY_10)
+            closed = esc.close_for_conversation(session=session, conversation_id=escalation.conversation_id,
+                                                now=TUESDAY_10)
+            assert [e.id for e in closed] == [escalation.id] and escalation.status == EscalationStatus.resolved
