@@ -58,7 +58,7 @@ class E5Embedder:
 
     def __init__(self) -> None:
         self._model = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._cache = _QueryCache()
 
     def _get(self):  # type: ignore[no-untyped-def]

@@ -69,6 +69,7 @@ class Passage:
     dense: float = 0.0  # cosine similarity to the question (0 when not among the dense hits)
     lexical: float = 0.0  # BM25 score
     coverage: float = 0.0  # share of the question's content (idf-weighted) found in the chunk and its title
+    article_coverage: float = 0.0  # the same over a whole FAQ entry (question, similar questions, answer)
     article: ArticleInfo | None = field(default=None, compare=False)
 
     @property

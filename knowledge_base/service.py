@@ -132,6 +132,11 @@ class _SearchIndex:
         self.signature = signature
         self.lexical = LexicalIndex(records)
         self.articles = articles
+        union: dict[str, set[str]] = {}
+        for record, token_set in zip(records, self.lexical.token_sets, strict=True):
+            if articles.get(record.article_key) is not None and articles[record.article_key].kind == "faq":
+                union.setdefault(record.article_key, set()).update(token_set)
+        self.faq_tokens = {key: frozenset(tokens) for key, tokens in union.items()}
 
 
 class KnowledgeBase:
@@ -357,6 +362,10 @@ class KnowledgeBase:
                     dense=dense.get(uid, 0.0),
                     lexical=lex_scores.get(uid, 0.0),
                     coverage=index.lexical.coverage(analysis, token_set),
+                    article_coverage=(
+                        index.lexical.coverage(analysis, index.faq_tokens[record.article_key])
+                        if record.article_key in index.faq_tokens else 0.0
+                    ),
                     article=info,
                 )
             )
@@ -379,8 +388,9 @@ class KnowledgeBase:
 
     def warm_up(self) -> None:
         """Build the search index and load the embedding model now rather than on the first question."""
+        analyze("预热开户")
         self._get_index()
-        self.embedder.embed_query("预热")
+        self.store.query(self.embedder.embed_query("预热"), 1)
 
     # Internals --------------------------------------------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ STOPWORDS = frozenset(
 
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
 _PUNCT_OR_SPACE = re.compile(r"^[\W_]+$", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|\n+")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n+")
+_CLAUSE_END = re.compile(r"(?<=[；;])")
 
 
 def normalize(text: str) -> str:
@@ -180,7 +181,13 @@ def tokens_signature() -> str:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences (and list items / table rows) of a passage, punctuation kept."""
-    parts = [p.strip() for p in _SENTENCE_END.split(text or "")]
+    parts = []
+    for part in _SENTENCE_END.split(text or ""):
+        part = part.strip()
+        if len(part) > 160 and "：" not in part[:12]:  # a long run-on sentence: split at semicolons too
+            parts.extend(p.strip() for p in _CLAUSE_END.split(part))
+        else:
+            parts.append(part)
     return [p for p in parts if p and not _PUNCT_OR_SPACE.match(p)]
 
 

@@ -1,0 +1,449 @@
+"""KBAnswerer: the knowledge-base side of the decision (DESIGN.md §2 steps 4-5).
+
+    text, ctx --intent rules--> refuse (polite, still helpful) | escalate (account, complaint, human, out of scope)
+              --hybrid search--> FAQ match  -> approved answer verbatim (handoff entry -> escalate with its holding reply)
+                              -> passages   -> grounded answer: LLM when configured (checked against the passages),
+                                               extractive otherwise; low confidence -> escalate with the best draft
+
+Every outcome carries its sources, a confidence, the prompt version and the R-levels of the products it talks about.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.models.escalation import EscalationReason
+from bot.pipeline.intent import Intent, IntentMatch, classify, is_follow_up, normalise
+from bot.pipeline.schemas import Action, Context, Draft, Outcome, Source
+from knowledge_base.retrieval import Passage
+from knowledge_base.text import split_sentences, synonyms
+from prompts import canned, load
+
+log = logging.getLogger(__name__)
+
+FAQ_PROMPT = "faq_verbatim@1"
+EXTRACTIVE_PROMPT = "extractive@1"
+ANSWER_PROMPT_NAME = "kb_answer"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Calibrated on the score scale below (0..1): 0.55 x normalised cosine + 0.45 x idf-weighted coverage."""
+
+    faq: float = 0.40  # an FAQ at or above this is answered with its approved answer
+    document: float = 0.45  # a document passage at or above this gives a grounded answer
+    companion: float = 0.04  # a second FAQ this close to the first is included too (ambiguous match)
+    faq_bias: float = 0.15  # an FAQ this far behind a document passage is still preferred (approved wording)
+    helpful: float = 0.60  # a refusal quotes an FAQ this good when it helps
+    dense_floor: float = 0.86  # cosine at or below this counts as no semantic match
+    dense_span: float = 0.08  # cosine above floor + span counts as a full semantic match
+
+
+@dataclass
+class Candidate:
+    key: str
+    kind: str  # faq | document
+    title: str
+    score: float
+    passages: list[Passage] = field(default_factory=list)
+
+    @property
+    def article(self):  # type: ignore[no-untyped-def]
+        return self.passages[0].article
+
+    @property
+    def handoff(self) -> bool:
+        return bool(self.article and self.article.handoff)
+
+    @property
+    def risk_level(self) -> str | None:
+        return self.article.risk_level if self.article else None
+
+
+REFUSAL_TEXT = {
+    Intent.refuse_guarantee: "kb_refuse_guarantee",
+    Intent.refuse_stock_pick: "kb_refuse_stock_pick",
+    Intent.refuse_prediction: "kb_refuse_prediction",
+    Intent.refuse_insider: "kb_refuse_insider",
+    Intent.refuse_manipulation: "kb_refuse_manipulation",
+    Intent.refuse_trade_for_client: "kb_refuse_trade_for_client",
+    Intent.refuse_lend_account: "kb_refuse_lend_account",
+    Intent.refuse_margin_lending: "kb_refuse_margin_lending",
+    Intent.refuse_prompt_injection: "kb_refuse_prompt_injection",
+    Intent.refuse_privacy: "kb_refuse_privacy",
+    Intent.refuse_assessment_cheat: "kb_refuse_assessment_cheat",
+}
+# Refusals after which quoting the knowledge base still helps (rules, not advice).
+HELPFUL_AFTER = {
+    Intent.refuse_guarantee, Intent.refuse_trade_for_client, Intent.refuse_assessment_cheat,
+    Intent.refuse_lend_account, Intent.refuse_margin_lending,
+}
+ESCALATION_REPLY = {
+    EscalationReason.account_specific: "kb_holding_account",
+    EscalationReason.low_confidence: "kb_holding_low_confidence",
+    EscalationReason.out_of_scope: "kb_holding_out_of_scope",
+    EscalationReason.complaint: "kb_holding_complaint",
+    EscalationReason.requested_human: "kb_holding_human",
+    EscalationReason.error: "kb_holding_error",
+}
+
+# Phrases that promise an outcome; preceded by a negation they are fine ("不承诺保本").
+_PROMISE = re.compile(r"保本|保收益|保证收益|稳赚|包赚|只赚不赔|零风险|无风险|保证.{0,4}(?:盈利|赚|不亏)|一定(?:能|会)?(?:赚|盈利|涨)")
+_NEGATION = re.compile(r"(?:不|无|没有|非|未|不会|不能|不得|不承诺|不保证|并不|绝不|任何|均不|都不|谨防|警惕|属于违规)[^，。；！？]{0,8}$")
+
+
+def promises_returns(text: str) -> bool:
+    """True when the text promises a return or safety of capital (a negated phrase does not count)."""
+    for match in _PROMISE.finditer(text or ""):
+        if not _NEGATION.search(text[max(0, match.start() - 12) : match.start()]):
+            return True
+    return False
+
+
+class KBAnswerer:
+    """Implements bot.pipeline.schemas.Answerer over a knowledge_base.service.KnowledgeBase."""
+
+    def __init__(
+        self,
+        kb: Any,
+        llm: Any = None,
+        *,
+        thresholds: Thresholds | None = None,
+        llm_timeout_s: float = 15.0,
+        search_k: int = 16,
+    ) -> None:
+        self.kb = kb
+        self.llm = llm
+        self.thresholds = thresholds or Thresholds()
+        self.llm_timeout_s = llm_timeout_s
+        self.search_k = search_k
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="llm") if llm is not None else None
+
+    # The decision --------------------------------------------------------------------------------------------------
+
+    def answer(self, text: str, ctx: Context) -> Outcome:
+        """Propose an outcome for one client text: answer, refuse, or escalate with the best draft."""
+        text = (text or "").strip()
+        if not normalise(text):
+            return Outcome(action=Action.answer, reply=canned("kb_empty_question"), confidence=1.0,
+                           flags=("empty",))
+        intent = classify(text)
+        query = self.resolve_follow_up(text, ctx)
+        candidates = self._candidates(query, ctx)
+
+        if intent.is_refusal:
+            return self._refuse(intent, candidates)
+        if intent.intent == Intent.requested_human:
+            return self._escalate(EscalationReason.requested_human, candidates, intent=intent)
+        if intent.intent == Intent.complaint:
+            return self._escalate(EscalationReason.complaint, candidates, intent=intent)
+        if intent.intent == Intent.account_specific:
+            return self._escalate(EscalationReason.account_specific, candidates, intent=intent)
+        if intent.intent == Intent.out_of_scope:
+            return self._escalate(EscalationReason.out_of_scope, candidates, intent=intent)
+
+        best = self._prefer_faq(candidates)
+        if best is None or best.score < min(self.thresholds.faq, self.thresholds.document):
+            reason = EscalationReason.out_of_scope if best is None or best.score < 0.25 else EscalationReason.low_confidence
+            return self._escalate(reason, candidates)
+        if best.kind == "faq" and best.score >= self.thresholds.faq:
+            if best.handoff:
+                return self._handoff(best)
+            return self._faq_answer(best, candidates, query)
+        if self.llm is not None:
+            return self._llm_answer(query, candidates, ctx)
+        return self._extractive_answer(query, candidates)
+
+    def _prefer_faq(self, candidates: list[Candidate]) -> Candidate | None:
+        """The best candidate, except that an approved FAQ answer nearly as good as a document passage wins."""
+        if not candidates:
+            return None
+        best = candidates[0]
+        if best.kind == "faq":
+            return best
+        faq = next((c for c in candidates if c.kind == "faq"), None)
+        if faq is not None and faq.score >= self.thresholds.faq and faq.score >= best.score - self.thresholds.faq_bias:
+            candidates.remove(faq)
+            candidates.insert(0, faq)
+            return faq
+        return best
+
+    def resolve_follow_up(self, text: str, ctx: Context) -> str:
+        """A short follow-up ("那创业板呢？") becomes a full question using the client's previous question."""
+        if not is_follow_up(text):
+            return text
+        previous = next(
+            (t.text for t in reversed(ctx.history) if t.role == "client" and t.text.strip() and t.text.strip() != text),
+            None,
+        )
+        if previous is None:
+            return text
+        compact = normalise(text)
+        for names in synonyms().entities.values():
+            lowered = [n.lower() for n in names]
+            new = next((n for n, low in zip(names, lowered, strict=True) if low in compact), None)
+            if new is None:
+                continue
+            prev_norm = previous.lower()
+            old = next((n for n, low in zip(names, lowered, strict=True) if low in prev_norm and low not in compact), None)
+            if old is not None:
+                return re.sub(re.escape(old), new, previous, flags=re.IGNORECASE)
+        return f"{previous} {text}"
+
+    # Scoring -------------------------------------------------------------------------------------------------------
+
+    def _semantic(self, cosine: float) -> float:
+        th = self.thresholds
+        return min(max((cosine - th.dense_floor) / th.dense_span, 0.0), 1.0)
+
+    def _candidates(self, query: str, ctx: Context) -> list[Candidate]:
+        """Articles ranked by 0.55 x semantic match + 0.45 x idf-weighted coverage of the question."""
+        passages = self.kb.search(query, k=self.search_k, context=ctx)
+        grouped: dict[str, Candidate] = {}
+        for p in passages:
+            cand = grouped.setdefault(p.article_key, Candidate(p.article_key, p.article_kind, p.title, 0.0))
+            cand.passages.append(p)
+        for cand in grouped.values():
+            if cand.kind == "faq":
+                dense = max((p.dense - (0.01 if p.chunk_kind == "answer" else 0.0)) for p in cand.passages)
+                coverage = max(p.article_coverage for p in cand.passages)
+                cand.score = 0.55 * self._semantic(dense) + 0.45 * coverage
+            else:
+                cand.score = max(0.55 * self._semantic(p.dense) + 0.45 * p.coverage for p in cand.passages)
+        return sorted(grouped.values(), key=lambda c: c.score, reverse=True)
+
+    # Outcomes ------------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _source(cand: Candidate) -> Source:
+        kind = "faq" if cand.kind == "faq" else "document"
+        return Source(id=cand.key, title=cand.title, kind=kind, score=round(cand.score, 4))
+
+    def _faq_answer(self, best: Candidate, candidates: list[Candidate], query: str) -> Outcome:
+        chosen = [best]
+        for other in candidates[1:3]:
+            if (
+                other.kind == "faq" and not other.handoff and other.score >= self.thresholds.faq
+                and best.score - other.score <= self.thresholds.companion
+            ):
+                chosen.append(other)
+        parts = [c.article.answer for c in chosen]
+        notes = [c.article.risk_note for c in chosen if c.article.risk_note]
+        flags = ("faq",) + (("faq_ambiguous",) if len(chosen) > 1 else ())
+        # A document that matches the question better than the FAQ adds its specifics (dates, tables, product facts).
+        doc = next((c for c in candidates if c.kind == "document"), None)
+        if doc is not None and doc.score > best.score:
+            text, used, confidence = self._extract(query, [doc])
+            if text and confidence >= self.thresholds.document:
+                titles = "、".join(f"《{c.title}》" for c in used)
+                parts.append(f"{canned('kb_grounded_intro', title=titles)}\n{text}")
+                chosen.extend(used)
+                flags += ("document_supplement",)
+        reply = "\n\n".join(parts)
+        if notes:
+            reply += "\n" + canned("kb_risk_note", note="；".join(dict.fromkeys(notes)))
+        return self._answer_outcome(reply, chosen, confidence=best.score, prompt=FAQ_PROMPT, flags=flags)
+
+    def _answer_outcome(self, reply: str, used: list[Candidate], *, confidence: float, prompt: str,
+                        flags: tuple[str, ...]) -> Outcome:
+        sources = tuple(self._source(c) for c in used)
+        risk_levels = tuple(dict.fromkeys(c.risk_level for c in used if c.risk_level))
+        draft = Draft(text=reply, sources=sources, confidence=round(confidence, 4), prompt_version=prompt,
+                      product_risk_levels=risk_levels)
+        return Outcome(action=Action.answer, reply=reply, draft=draft, sources=sources,
+                       confidence=round(confidence, 4), flags=flags, prompt_version=prompt)
+
+    def _handoff(self, best: Candidate) -> Outcome:
+        source = self._source(best)
+        draft = Draft(text=best.article.answer, sources=(source,), confidence=round(best.score, 4),
+                      prompt_version=FAQ_PROMPT, product_risk_levels=tuple(filter(None, [best.risk_level])))
+        return Outcome(action=Action.escalate, reply=best.article.answer, draft=draft,
+                       reason=EscalationReason.handoff_topic, detail=f"handoff entry {best.key}",
+                       sources=(source,), confidence=round(best.score, 4), flags=("handoff",),
+                       prompt_version=FAQ_PROMPT)
+
+    def _best_draft(self, candidates: list[Candidate]) -> Draft | None:
+        """What an advisor gets to start from: the best FAQ answer or document passage, marked as a draft."""
+        if not candidates:
+            return None
+        best = candidates[0]
+        if best.kind == "faq":
+            text = best.article.answer
+        else:
+            text = best.passages[0].text
+        source = self._source(best)
+        return Draft(text=text, sources=(source,), confidence=round(best.score, 4),
+                     prompt_version=FAQ_PROMPT if best.kind == "faq" else EXTRACTIVE_PROMPT,
+                     product_risk_levels=tuple(filter(None, [best.risk_level])))
+
+    def _escalate(self, reason: EscalationReason, candidates: list[Candidate], *, intent: IntentMatch | None = None,
+                  draft: Draft | None = None, detail: str = "", flags: tuple[str, ...] = ()) -> Outcome:
+        draft = draft or self._best_draft(candidates)
+        reply = canned(ESCALATION_REPLY.get(reason, "kb_holding_low_confidence"))
+        best = candidates[0] if candidates else None
+        # A matching handoff entry has a reviewed holding reply written for exactly this situation.
+        if best is not None and best.handoff and best.score >= self.thresholds.faq and reason in (
+            EscalationReason.account_specific, EscalationReason.complaint
+        ):
+            reply = best.article.answer
+        confidence = round(best.score, 4) if best else 0.0
+        extra = (f"intent:{intent.intent.value}",) if intent else ()
+        return Outcome(action=Action.escalate, reply=reply, draft=draft, reason=reason,
+                       detail=detail or (intent.rule if intent else ""),
+                       sources=draft.sources if draft else (), confidence=confidence,
+                       flags=(*extra, *flags), prompt_version=draft.prompt_version if draft else None)
+
+    def _refuse(self, intent: IntentMatch, candidates: list[Candidate]) -> Outcome:
+        reply = canned(REFUSAL_TEXT[intent.intent])
+        sources: tuple[Source, ...] = ()
+        best = candidates[0] if candidates else None
+        if (
+            intent.intent in HELPFUL_AFTER and best is not None and best.kind == "faq" and not best.handoff
+            and best.score >= self.thresholds.helpful and not promises_returns(best.article.answer)
+        ):
+            reply += "\n" + canned("kb_refuse_helpful_suffix", text=best.article.answer)
+            sources = (self._source(best),)
+        draft = Draft(text=reply, sources=sources, confidence=1.0, prompt_version=FAQ_PROMPT)
+        return Outcome(action=Action.refuse, reply=reply, draft=draft, detail=intent.rule, sources=sources,
+                       confidence=1.0, flags=(f"refusal:{intent.intent.value.removeprefix('refuse_')}",),
+                       prompt_version=FAQ_PROMPT)
+
+    # Grounded answers ----------------------------------------------------------------------------------------------
+
+    def _grounding_passages(self, candidates: list[Candidate], limit: int = 4) -> list[tuple[Candidate, Passage]]:
+        picked: list[tuple[Candidate, Passage]] = []
+        for cand in candidates[:4]:
+            for p in sorted(cand.passages, key=lambda p: p.coverage + p.dense, reverse=True):
+                if p.chunk_kind in ("answer", "passage"):
+                    picked.append((cand, p))
+                    break
+            else:
+                if cand.kind == "faq" and cand.article is not None:
+                    picked.append((cand, cand.passages[0]))
+            if len(picked) >= limit:
+                break
+        return picked
+
+    def _extract(self, query: str, candidates: list[Candidate]) -> tuple[str, list[Candidate], float]:
+        """The sentences of the best passages that answer the question, in their order, with a confidence."""
+        best_text = ""
+        best_used: list[Candidate] = []
+        best_conf = 0.0
+        for cand in candidates[:3]:
+            if cand.kind != "document":
+                continue
+            for p in cand.passages[:3]:
+                if p.chunk_kind != "passage":
+                    continue
+                sentences = split_sentences(p.text)
+                scored = [(self.kb.coverage(query, f"{cand.title} {p.heading} {s}"), i, s)
+                          for i, s in enumerate(sentences)]
+                if not scored:
+                    continue
+                top = max(score for score, _, _ in scored)
+                keep = sorted((i, s) for score, i, s in scored if score >= max(0.2, 0.7 * top))
+                text, size = [], 0
+                for _, sentence in keep:
+                    if size + len(sentence) > 320 and text:
+                        break
+                    text.append(sentence)
+                    size += len(sentence)
+                confidence = 0.5 * cand.score + 0.5 * (0.55 * self._semantic(p.dense) + 0.45 * top)
+                if confidence > best_conf:
+                    best_text, best_used, best_conf = "\n".join(text), [cand], confidence
+        return best_text, best_used, best_conf
+
+    def _extractive_answer(self, query: str, candidates: list[Candidate]) -> Outcome:
+        text, used, confidence = self._extract(query, candidates)
+        if not text or confidence < self.thresholds.document:
+            draft = None
+            if text:
+                draft = Draft(text=text, sources=tuple(self._source(c) for c in used), confidence=round(confidence, 4),
+                              prompt_version=EXTRACTIVE_PROMPT,
+                              product_risk_levels=tuple(filter(None, (c.risk_level for c in used))))
+            return self._escalate(EscalationReason.low_confidence, candidates, draft=draft)
+        titles = "、".join(f"《{c.title}》" for c in used)
+        reply = f"{canned('kb_grounded_intro', title=titles)}\n{text}\n{canned('kb_sources_line', titles=titles)}"
+        return self._answer_outcome(reply, used, confidence=confidence, prompt=EXTRACTIVE_PROMPT, flags=("extractive",))
+
+    def _llm_answer(self, query: str, candidates: list[Candidate], ctx: Context) -> Outcome:
+        """A grounded answer from the LLM, accepted only if every claim it makes is in the passages."""
+        from bot.llm import LLMError, complete
+
+        fallback_text, fallback_used, fallback_conf = self._extract(query, candidates)
+        fallback = None
+        if fallback_text:
+            fallback = Draft(text=fallback_text, sources=tuple(self._source(c) for c in fallback_used),
+                             confidence=round(fallback_conf, 4), prompt_version=EXTRACTIVE_PROMPT,
+                             product_risk_levels=tuple(filter(None, (c.risk_level for c in fallback_used))))
+        grounding = self._grounding_passages(candidates)
+        if not grounding:
+            return self._escalate(EscalationReason.low_confidence, candidates, draft=fallback)
+        prompt = load(ANSWER_PROMPT_NAME)
+        numbered = "\n".join(
+            f"[{i}] 《{c.title}》{(' ' + p.heading) if p.heading and p.heading != c.title else ''}：" 
+            f"{c.article.answer if c.kind == 'faq' else p.text}"
+            for i, (c, p) in enumerate(grounding, start=1)
+        )
+        history = "\n".join(f"{'客户' if t.role == 'client' else '助手'}：{t.text}" for t in ctx.history[-4:]) or "（无）"
+        rendered = prompt.render(passages=numbered, history=history, question=query)
+        started = time.perf_counter()
+        try:
+            assert self._pool is not None
+            future = self._pool.submit(complete, self.llm, rendered)
+            raw = future.result(timeout=self.llm_timeout_s)
+        except (FutureTimeout, LLMError, Exception) as exc:  # noqa: B014 - any failure escalates
+            log.warning("llm.failed kind=%s seconds=%.2f", type(exc).__name__, time.perf_counter() - started)
+            return self._escalate(EscalationReason.low_confidence, candidates, draft=fallback,
+                                  detail=f"llm_error:{type(exc).__name__}", flags=("llm_error",))
+        answer = (raw or "").strip()
+        if not answer or "NO_ANSWER" in answer:
+            return self._escalate(EscalationReason.low_confidence, candidates, draft=fallback,
+                                  detail="llm_no_answer", flags=("llm_no_answer",))
+        sources_text = "\n".join((c.article.answer if c.kind == "faq" else p.text) + c.title for c, p in grounding)
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer)}
+        clean = re.sub(r"\s*\[\d+\]", "", answer).strip()
+        problems = unsupported_claims(clean, sources_text)
+        if problems or promises_returns(clean) or not cited or any(n < 1 or n > len(grounding) for n in cited):
+            draft = Draft(text=clean, sources=tuple(self._source(c) for c, _ in grounding), confidence=0.0,
+                          prompt_version=prompt.ref)
+            return self._escalate(EscalationReason.low_confidence, candidates, draft=fallback or draft,
+                                  detail="llm_unsupported: " + "; ".join(problems[:3]), flags=("llm_unsupported",))
+        used = list(dict.fromkeys(grounding[n - 1][0] for n in sorted(cited)))
+        titles = "、".join(f"《{c.title}》" for c in used)
+        reply = f"{clean}\n{canned('kb_sources_line', titles=titles)}"
+        confidence = max(c.score for c in used)
+        return self._answer_outcome(reply, used, confidence=confidence, prompt=prompt.ref, flags=("llm",))
+
+
+_FACT = re.compile(r"\d+(?:[.:：]\d+)?\s*(?:%|％|元|万|亿|天|日|个月|月|年|小时|分钟|股|手|张|倍|点|次|岁|周岁|个交易日)?|[A-Za-z]+\d+[A-Za-z\d-]*")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def unsupported_claims(answer: str, sources: str) -> list[str]:
+    """Facts in an answer that the passages do not contain: every number (with its unit) must appear in them, and
+    each sentence must share most of its wording with them."""
+    from knowledge_base.text import normalize
+
+    src = normalize(sources)
+    problems = []
+    for fact in _FACT.findall(normalize(answer)):
+        fact = fact.strip()
+        if fact and fact not in src:
+            number = re.match(r"\d+(?:[.:]\d+)?", fact)
+            if number is None or number.group(0) not in src:
+                problems.append(f"fact '{fact}' not in sources")
+    src_grams = {src[i : i + 2] for i in range(len(src) - 1)}
+    for sentence in split_sentences(answer):
+        grams = [g for run in _CJK_RUN.findall(sentence) for g in (run[i : i + 2] for i in range(len(run) - 1))]
+        if len(grams) >= 6:
+            support = sum(g in src_grams for g in grams) / len(grams)
+            if support < 0.6:
+                problems.append(f"sentence not supported ({support:.0%}): {sentence[:30]}")
+    return problems
