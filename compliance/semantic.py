@@ -50,8 +50,8 @@ class EmbeddingSemantic:
         self,
         examples: str | Path | dict | None = None,
         *,
-        threshold: float = 0.90,
-        margin: float = 0.015,
+        threshold: float = 0.93,
+        margin: float = 0.03,
         encode: Callable[[list[str]], Any] | None = None,
     ) -> None:
         self.examples_source = examples if examples is not None else DEFAULT_EXAMPLES

@@ -2,6 +2,7 @@
 
 from bot.models.base import UTCDateTime, utcnow
 from bot.models.contact import Advisor, Client
+from bot.models.compliance import ComplianceFlag, ReviewStatus  # noqa: F401
 from bot.models.conversation import Conversation, ConversationState, Direction, Message, MessageStatus
 from bot.models.escalation import Escalation, EscalationReason, EscalationStatus
 from bot.models.event import AccessToken, EventStatus, InboundEvent, KfCursor
