@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time as _time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
