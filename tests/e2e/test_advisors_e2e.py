@@ -62,10 +62,19 @@ class World:
         return httpx.request(method, f"{self.base}/api{path}", headers={"X-Staff-User": staff}, timeout=10, **kwargs)
 
 
+def _gate(settings):  # type: ignore[no-untyped-def]
+    """The project's compliance engine when it is there (the real screening), else the test double."""
+    try:
+        from compliance.gate import ComplianceGate
+    except ImportError:
+        return FakeGate()
+    return ComplianceGate.from_settings(settings)
+
+
 def _services(settings, sim, clock) -> Services:  # type: ignore[no-untyped-def]
     db = ready_db(settings.db_url)
     wecom = WechatpyWeComClient(settings.wecom, db, clock=clock, backoff_base=0.01, backoff_max=0.05, timeout=5.0)
-    return Services(settings=settings, db=db, wecom=wecom, answerer=EchoAnswerer(), gate=FakeGate(), clock=clock)
+    return Services(settings=settings, db=db, wecom=wecom, answerer=EchoAnswerer(), gate=_gate(settings), clock=clock)
 
 
 @pytest.fixture
