@@ -39,6 +39,7 @@ class Thresholds:
     faq: float = 0.40  # an FAQ at or above this is answered with its approved answer
     document: float = 0.45  # a document passage at or above this gives a grounded answer
     companion: float = 0.04  # a second FAQ this close to the first is included too (ambiguous match)
+    doc_adds: float = 0.2  # a document covering this much more of the question than the FAQ answer supplements it
     faq_bias: float = 0.15  # an FAQ this far behind a document passage is still preferred (approved wording)
     helpful: float = 0.60  # a refusal quotes an FAQ this good when it helps
     dense_floor: float = 0.86  # cosine at or below this counts as no semantic match
@@ -116,7 +117,7 @@ class KBAnswerer:
         *,
         thresholds: Thresholds | None = None,
         llm_timeout_s: float = 15.0,
-        search_k: int = 16,
+        search_k: int = 24,
     ) -> None:
         self.kb = kb
         self.llm = llm
@@ -238,7 +239,9 @@ class KBAnswerer:
         flags = ("faq",) + (("faq_ambiguous",) if len(chosen) > 1 else ())
         # A document that matches the question better than the FAQ adds its specifics (dates, tables, product facts).
         doc = next((c for c in candidates if c.kind == "document"), None)
-        if doc is not None and doc.score > best.score:
+        faq_cover = max((p.coverage for p in best.passages if p.chunk_kind == "answer"), default=0.0)
+        doc_cover = max((p.coverage for p in doc.passages), default=0.0) if doc is not None else 0.0
+        if doc is not None and (doc.score > best.score or doc_cover >= faq_cover + self.thresholds.doc_adds):
             text, used, confidence = self._extract(query, [doc])
             if text and confidence >= self.thresholds.document:
                 titles = "、".join(f"《{c.title}》" for c in used)

@@ -19,9 +19,11 @@ from bot.models import Conversation, Direction, Message, MessageStatus, OutboxKi
 from bot.pipeline.decide import Decision, decide
 from bot.pipeline.schemas import Action, InboundMessage, Outcome
 from prompts import canned
+from scheduler import reminders
 
 log = logging.getLogger(__name__)
 
+OPT_OUT_FLAG = "opt_out"
 _STATUS = {Action.answer: MessageStatus.answered, Action.escalate: MessageStatus.escalated,
            Action.refuse: MessageStatus.refused}
 
@@ -54,6 +56,9 @@ def process_message(services, message_id: int, attempt: int) -> MessageStatus | 
 
 
 def _decide(services, inbound: InboundMessage, ctx) -> Decision:  # type: ignore[no-untyped-def]
+    if reminders.is_opt_out(inbound.text):
+        outcome = Outcome(action=Action.answer, reply=canned("reminder_opt_out_confirm"), flags=(OPT_OUT_FLAG,))
+        return Decision(outcome, services.gate.check_inbound("", ctx), services.gate.check_outbound(outcome.reply, ctx))
     if inbound.kind != "text":
         outcome = Outcome(action=Action.answer, reply=canned("unsupported_kind"))
         return Decision(outcome, services.gate.check_inbound("", ctx), services.gate.check_outbound(outcome.reply, ctx))
@@ -93,7 +98,12 @@ def apply_decision(*, session: Session, services, message: Message, decision: De
     if outcome.action == Action.escalate:
         client = conversation_service.get_client(session=session, external_userid=conversation.wecom_external_userid)
         escalation_service.escalate(
-            session=session, conversation=conversation, message=message, outcome=outcome, client=client, now=now
+            session=session, conversation=conversation, message=message, outcome=outcome, client=client, now=now,
+            settings=services.settings,
+        )
+    if OPT_OUT_FLAG in outcome.flags:
+        reminders.handle_opt_out_keyword(
+            session=session, external_userid=conversation.wecom_external_userid, text=message.text, now=now
         )
     record = getattr(services, "record_compliance", None)
     if record is not None:
