@@ -127,6 +127,7 @@ class LexiconSpec(_Spec):
     negation_cues: list[str] = []
     negation_single: list[str] = []
     negation_window: int = Field(default=6, ge=0, le=20)
+    negation_scopes: list[str] = []
     trap_negators: list[str] = []
     question: QuestionSpec = QuestionSpec()
     mention: MentionSpec
@@ -204,6 +205,7 @@ class Lexicon:
     regex_entries: tuple[Entry, ...] = ()
     negation_cues: tuple[str, ...] = ()
     negation_single: frozenset[str] = frozenset()
+    negation_scopes: tuple[re.Pattern[str], ...] = ()
     trap_negators: tuple[str, ...] = ()
     question_before: tuple[str, ...] = ()
     question_after: frozenset[str] = frozenset()
@@ -288,6 +290,11 @@ def parse_spec(text: str, *, source: str = "lexicon") -> LexiconSpec:
 
 
 def _check_semantics(spec: LexiconSpec, source: str) -> None:
+    for i, pattern in enumerate(spec.negation_scopes):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise LexiconError(f"{source}: negation_scopes[{i}]: invalid regex: {exc}") from None
     for cname, cat in spec.categories.items():
         for b in cat.basis:
             if b not in spec.regulations:
@@ -395,6 +402,7 @@ def compile_lexicon(spec: LexiconSpec, *, version_hash: str = "", path: str = ""
         regex_entries=tuple(e for e in entries if e.regex is not None),
         negation_cues=tuple(sorted({fold(c) for c in spec.negation_cues}, key=len, reverse=True)),
         negation_single=frozenset(fold(c) for c in spec.negation_single),
+        negation_scopes=tuple(re.compile(p) for p in spec.negation_scopes),
         trap_negators=tuple(fold(c) for c in spec.trap_negators),
         question_before=tuple(fold(c) for c in spec.question.before),
         question_after=frozenset(fold(c) for c in spec.question.after),

@@ -296,6 +296,8 @@ def _allowed(lex: Lexicon, norm: Normalized, c: _Cand, direction: Direction) -> 
             return True
         if a in sentence:
             return True
+    if direction == "in" and cat.direction == "out":
+        return False  # a client mentioning it at all (asking, negating) is the signal
     if entry.trap:
         if any(skel.endswith(t, 0, s) for t in lex.trap_negators):
             return True
@@ -333,7 +335,8 @@ def _negated(lex: Lexicon, norm: Normalized, s: int) -> bool:
         i = region.rfind(cue)
         if i != -1 and len(region) - (i + len(cue)) <= window:
             return True
-    return False
+    clause = skel[clause_lo:s]
+    return any(p.search(clause) for p in lex.negation_scopes)
 
 
 def _question(lex: Lexicon, norm: Normalized, s: int, e: int) -> bool:
