@@ -617,6 +617,13 @@ _EDITABLE = {
 
 def apply_changes(data: ArticleData, changes: dict[str, Any]) -> ArticleData:
     """`data` with API/CLI edits applied and validated like an import."""
+    try:
+        return _apply_changes(data, changes)
+    except IngestProblem as problem:
+        raise KBValidationError(problem.message) from None
+
+
+def _apply_changes(data: ArticleData, changes: dict[str, Any]) -> ArticleData:
     from knowledge_base.ingest import _as_date, _as_str_list, _risk
 
     unknown = set(changes) - _EDITABLE
