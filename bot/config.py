@@ -29,6 +29,7 @@ DEMO_WECOM = {
 }
 PLACEHOLDER = "changethis"
 _AES_KEY = re.compile(r"^[A-Za-z0-9+/]{43}$")
+_HOURS = r"^\d{2}:\d{2}-\d{2}:\d{2}(,\d{2}:\d{2}-\d{2}:\d{2})*$"
 
 
 class Environment(StrEnum):
@@ -96,6 +97,20 @@ class Settings(BaseSettings):
     scrm_workers: int = Field(default=2, ge=0)
     scrm_scheduler: bool = True
     scrm_worker_poll_s: float = Field(default=0.5, gt=0)
+    # Escalations: first-response SLA, re-notify interval, notices before reassigning, reassignments before the
+    # supervisor; advisors' default working hours (trading days, comma-separated ranges); hand the kf session to the
+    # advisor in WeCom at once (state 3) instead of replying from the console through the API.
+    scrm_sla_first_response_min: float = Field(default=15, gt=0)
+    scrm_sla_renotify_min: float = Field(default=5, gt=0)
+    scrm_sla_max_notify: int = Field(default=2, ge=1)
+    scrm_sla_max_reassign: int = Field(default=1, ge=0)
+    scrm_working_hours: str = Field(default="09:00-17:30", pattern=_HOURS)
+    scrm_kf_trans_on_escalate: bool = False
+    # Reminders: allowed send window (local time), per-client caps, planned kf sends per minute.
+    scrm_reminder_window: str = Field(default="09:00-20:00", pattern=_HOURS)
+    scrm_reminder_max_per_day: int = Field(default=1, ge=1)
+    scrm_reminder_max_per_week: int = Field(default=3, ge=1)
+    scrm_reminder_rate_per_min: int = Field(default=2000, ge=1, le=10000)
     # How long a claimed queue row stays ours; a worker that dies is replaced after this.
     scrm_lease_s: float = Field(default=120.0, gt=0)
 

@@ -26,6 +26,7 @@ from bot import outbox
 from bot.conversations import service as conversation_service
 from bot.conversations.service import KF_WINDOW_MESSAGES
 from bot.db import for_update
+from bot.escalations import service as escalation_service
 from bot.errors import WeComAPIError, WeComTransientError, WeComWindowClosedError
 from bot.logging import log_context
 from bot.models import (
@@ -196,6 +197,7 @@ def store_kf_message(*, session, item: dict, now: datetime) -> bool:  # type: ig
             conversation.state = ConversationState.bot
             conversation.updated_at = now
             session.add(conversation)
+            escalation_service.close_for_conversation(session=session, conversation_id=conversation.id, now=now)
     return False
 
 

@@ -16,7 +16,7 @@ import pytest
 from bot import worker
 from bot.config import DEMO_WECOM, load_settings
 from bot.main import create_app
-from bot.models import Escalation
+from bot.models import Client, Escalation
 from bot.pipeline.schemas import Action, Context, Outcome
 from bot.services import Services
 from bot.wecom.client import WechatpyWeComClient
@@ -193,9 +193,11 @@ class TestRemindersEndToEnd:
         world.sim.client_says("wm_r", "你好")  # both clients wrote: their kf windows are open
         world.sim.client_says("wm_out", "你好")
         world.drain()
-        with world.services.db.session() as s:  # what the handler does with the message "退订"
-            assert reminders.handle_opt_out_keyword(session=s, external_userid="wm_out", text="退订",
-                                                    now=world.clock())
+        world.sim.client_says("wm_out", "退订")  # the client opts out in chat
+        world.drain()
+        assert "退订" in world.sim.sent_to("wm_out")[-1]["text"]
+        with world.services.db.session() as s:
+            assert s.exec(Client.__table__.select().where(Client.wecom_external_userid == "wm_out")).first().opted_out
         before = {u: len(world.sim.sent_to(u)) for u in ("wm_r", "wm_out")}
 
         early = world.clock.at.replace(hour=0)  # 08:00 in Shanghai: quiet hours
