@@ -66,6 +66,7 @@ class EntrySpec(_Spec):
     trap: bool = False
     variants: list[str] = []
     pinyin: bool = True
+    homophone: bool | None = None
     fp: Literal["low", "med", "high"] | None = None
     note: str | None = None
 
@@ -188,6 +189,7 @@ class Entry:
     neg: bool
     trap: bool
     latin_only: tuple[bool, ...]  # per key: a pure Latin key needs Latin word boundaries in the original
+    homophone: bool = False  # Han homophones via the pinyin layer
 
 
 @dataclass
@@ -368,6 +370,7 @@ def compile_lexicon(spec: LexiconSpec, *, version_hash: str = "", path: str = ""
                 neg="@neg" in e.allow,
                 trap=e.trap,
                 latin_only=tuple(bool(k) and all(is_latin(ch) for ch in k) for k in keys if k),
+                homophone=e.homophone if e.homophone is not None else len(fold(e.term)) >= 3,
             )
             entries.append(entry)
             for k in entry.keys:

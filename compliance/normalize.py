@@ -21,7 +21,7 @@ from pathlib import Path
 
 # Sentence and clause boundaries in the ORIGINAL text (the skeleton has no punctuation left).
 SENTENCE_ENDS = frozenset("。！？!?；;\n…")
-CLAUSE_ENDS = SENTENCE_ENDS | frozenset("，,、：:")
+CLAUSE_ENDS = SENTENCE_ENDS | frozenset("，,：:")  # 、 joins an enumeration: negation carries over
 _KEEP = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
 
 

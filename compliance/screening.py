@@ -233,8 +233,10 @@ def _pinyin_acceptable(norm: Normalized, toks: Any, t0: int, t1: int, s: int, e:
     if any(toks.latin[t] for t in range(t0, t1 + 1)):
         # romanisation: every Latin run the match touches must read as pinyin throughout (not an English word)
         return all(toks.run_ok[t] for t in range(t0, t1 + 1))
-    # Han homophones (宝本 for 保本): at least half the characters must be the term's own, and the match must not
-    # cut through a word (支付宝|本月 is not 保本).
+    # Han homophones (宝本 for 保本): only for entries that allow them, at least half the characters must be the
+    # term's own, and the match must not cut through a word (支付宝|本月 is not 保本).
+    if not entry.homophone:
+        return False
     best = max(sum(1 for a, b in zip(span, k, strict=False) if a == b) for k in entry.keys if len(k) == len(span)) \
         if any(len(k) == len(span) for k in entry.keys) else 0
     if best * 2 < len(span):

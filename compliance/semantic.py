@@ -50,13 +50,15 @@ class EmbeddingSemantic:
         self,
         examples: str | Path | dict | None = None,
         *,
-        threshold: float = 0.93,
-        margin: float = 0.03,
+        threshold: float = 0.915,
+        margin: float = 0.012,
+        k: int = 3,
         encode: Callable[[list[str]], Any] | None = None,
     ) -> None:
         self.examples_source = examples if examples is not None else DEFAULT_EXAMPLES
         self.threshold = threshold
         self.margin = margin
+        self.k = k
         self._encode = encode
         self._lock = threading.Lock()
         self._ready = False
@@ -90,7 +92,8 @@ class EmbeddingSemantic:
             self._ready = True
 
     def scores(self, texts: Sequence[str]) -> list[tuple[float, float, int]]:
-        """(best positive similarity, best negative similarity, index of the best positive) per text."""
+        """(mean similarity of the k nearest positives, of the k nearest negatives, index of the nearest positive)
+        per text."""
         import numpy as np
 
         self._load()
@@ -100,10 +103,13 @@ class EmbeddingSemantic:
         if vecs.ndim == 1:
             vecs = vecs[None, :]
         sims = vecs @ self.matrix.T
-        pos = np.where(self.positive[None, :], sims, -1.0)
-        neg = np.where(~self.positive[None, :], sims, -1.0)
-        best = pos.argmax(axis=1)
-        return [(float(pos[i, best[i]]), float(neg[i].max()), int(best[i])) for i in range(len(texts))]
+        pos = sims[:, self.positive]
+        neg = sims[:, ~self.positive]
+        kp, kn = min(self.k, pos.shape[1]), min(self.k, neg.shape[1])
+        top_pos = -np.sort(-pos, axis=1)[:, :kp].mean(axis=1)
+        top_neg = -np.sort(-neg, axis=1)[:, :kn].mean(axis=1) if kn else np.full(len(texts), -1.0)
+        pos_index = np.flatnonzero(self.positive)[pos.argmax(axis=1)]
+        return [(float(top_pos[i]), float(top_neg[i]), int(pos_index[i])) for i in range(len(texts))]
 
     def find(self, text: str, *, skip: Sequence[tuple[int, int]] = ()) -> list[ScreenHit]:
         """Review hits for sentences of `text` that read like a promise; sentences overlapping `skip` are left out."""

@@ -247,3 +247,22 @@ class TestQuality:
             if path.exists():
                 precision, recall = _score(path)
                 assert precision >= 0.9 and recall >= 0.85, (name, precision, recall)
+
+
+@pytest.mark.skipif(not (SHARED / "eval" / "kb").exists(), reason="../shared not present")
+def test_compliant_knowledge_base_text_is_not_flagged() -> None:
+    """Every sentence of the sample knowledge base (real, compliant bot answers) passes: the precision floor."""
+    import re
+
+    import yaml
+
+    texts: list[str] = []
+    for path in sorted((SHARED / "eval" / "kb" / "docs").glob("*")):
+        texts += re.split(r"[。！？\n]", path.read_text(encoding="utf-8"))
+    faq = yaml.safe_load((SHARED / "eval" / "kb" / "faq.yaml").read_text(encoding="utf-8"))
+    for entry in faq if isinstance(faq, list) else faq.get("entries", []):
+        texts += re.split(r"[。！？\n]", str(entry.get("answer", "")))
+    texts = [t.strip() for t in texts if len(t.strip()) >= 8 and not t.strip().startswith(("#", "|", "id:"))]
+    lex = default_lexicon()
+    flagged_texts = [t for t in texts if screen(t, lexicon=lex, direction="out").flagged]
+    assert len(texts) > 300 and flagged_texts == []
