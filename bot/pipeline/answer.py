@@ -418,7 +418,7 @@ class KBAnswerer:
                           prompt_version=prompt.ref)
             return self._escalate(EscalationReason.low_confidence, candidates, draft=fallback or draft,
                                   detail="llm_unsupported: " + "; ".join(problems[:3]), flags=("llm_unsupported",))
-        used = list(dict.fromkeys(grounding[n - 1][0] for n in sorted(cited)))
+        used = list({grounding[n - 1][0].key: grounding[n - 1][0] for n in sorted(cited)}.values())
         titles = "、".join(f"《{c.title}》" for c in used)
         reply = f"{clean}\n{canned('kb_sources_line', titles=titles)}"
         confidence = max(c.score for c in used)
