@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import clients, compliance, core, db, kb, reminders
+from bot.cli import clients, compliance, core, db, kb, reminders, scheduler, sim
 
 app = typer.Typer(
     name="scrm",
@@ -19,6 +19,8 @@ app.add_typer(kb.app, name="kb")
 app.add_typer(compliance.app, name="compliance")
 app.add_typer(clients.app, name="clients")
 app.add_typer(reminders.app, name="reminders")
+app.add_typer(scheduler.app, name="scheduler")
+app.add_typer(sim.app, name="sim")
 
 
 def main() -> None:
