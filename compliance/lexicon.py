@@ -219,6 +219,13 @@ class Lexicon:
     def category(self, name: str) -> Category:
         return self.categories[name]
 
+    def regex_for(self, direction: str | None) -> tuple[Entry, ...]:
+        """The regex entries that apply to texts of a direction (cached)."""
+        cache = self.__dict__.setdefault("_regex_cache", {})
+        if direction not in cache:
+            cache[direction] = tuple(e for e in self.regex_entries if _applies(self.categories[e.category], direction))
+        return cache[direction]
+
     def summary(self) -> dict[str, Any]:
         """The lexicon as the compliance console shows it."""
         return {
@@ -247,6 +254,16 @@ class Lexicon:
         }
 
 
+def _applies(cat: Category, direction: str | None) -> bool:
+    """Does a category screen texts of this direction? ("in" screens everything: outbound terms in a client's text
+    become signals.)"""
+    if direction == "out":
+        return cat.direction in ("out", "any") and not cat.signal_only
+    if direction == "in":
+        return True
+    return not cat.signal_only
+
+
 def _entry_label(raw: dict, loc: tuple) -> str:
     """'categories.X.entries[3] (term '保本')' for a pydantic error location."""
     parts: list[str] = []
@@ -271,7 +288,7 @@ def _entry_label(raw: dict, loc: tuple) -> str:
 def parse_spec(text: str, *, source: str = "lexicon") -> LexiconSpec:
     """Parse and validate the YAML text of a lexicon."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise LexiconError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from compliance.lexicon import RANK, Entry, Lexicon, default_lexicon, max_severity
+from compliance.lexicon import _applies as category_applies
 from compliance.normalize import Normalized, is_han, is_latin, pinyin_tokens
 
 Direction = Literal["out", "in"] | None
@@ -127,12 +128,7 @@ def screen(
 
 
 def _applies(lex: Lexicon, category: str, direction: Direction) -> bool:
-    cat = lex.categories[category]
-    if direction == "out":
-        return cat.direction in ("out", "any") and not cat.signal_only
-    if direction == "in":
-        return True  # outbound categories in a client's text become signals (a client asking for 保本)
-    return not cat.signal_only
+    return category_applies(lex.categories[category], direction)
 
 
 def _is_violation(lex: Lexicon, category: str, direction: Direction) -> bool:
@@ -169,9 +165,7 @@ def _candidates(lex: Lexicon, norm: Normalized, direction: Direction) -> list[_C
                     continue
                 out.append(_Cand(entry, s, e, "literal"))
                 literal_spans.add((s, e))
-    for entry in lex.regex_entries:
-        if not _applies(lex, entry.category, direction):
-            continue
+    for entry in lex.regex_for(direction):
         for m in entry.regex.finditer(skel):  # type: ignore[union-attr]
             s, e = m.span()
             if e > s and norm.sentence[s] == norm.sentence[e - 1]:
