@@ -88,6 +88,15 @@ def alembic_config(url: str, engine: Engine | None = None):  # type: ignore[no-u
     return cfg
 
 
+def include_name(name, type_, parent_names) -> bool:  # type: ignore[no-untyped-def]
+    """What Alembic compares: only our tables (APScheduler keeps its job table in the same database)."""
+    if type_ == "table":
+        from sqlmodel import SQLModel
+
+        return name in SQLModel.metadata.tables
+    return True
+
+
 def for_update(statement, session: Session):  # type: ignore[no-untyped-def]
     """Row locks where the backend has them: FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers."""
     if session.get_bind().dialect.name == "postgresql":
