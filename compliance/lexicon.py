@@ -102,6 +102,7 @@ class QuestionSpec(_Spec):
 class MentionSpec(_Spec):
     quotes: list[str]
     cues: list[str]
+    after: list[str] = []  # a term directly followed by one of these is talked about (预期收益率这个说法)
 
     @field_validator("quotes")
     @classmethod
@@ -212,6 +213,7 @@ class Lexicon:
     question_before: tuple[str, ...] = ()
     question_after: frozenset[str] = frozenset()
     mention_cues: tuple[str, ...] = ()
+    mention_after: tuple[str, ...] = ()
     quote_pairs: dict[str, str] = field(default_factory=dict)
     education_cues: tuple[str, ...] = ()
     loaded_at: float = 0.0
@@ -427,6 +429,7 @@ def compile_lexicon(spec: LexiconSpec, *, version_hash: str = "", path: str = ""
         question_before=tuple(fold(c) for c in spec.question.before),
         question_after=frozenset(fold(c) for c in spec.question.after),
         mention_cues=tuple(fold(c) for c in spec.mention.cues),
+        mention_after=tuple(fold(c) for c in spec.mention.after),
         quote_pairs=quotes,
         education_cues=tuple(fold(c) for c in spec.education_cues),
         loaded_at=time.time(),

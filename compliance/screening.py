@@ -94,8 +94,8 @@ def screen(
     offset = len(joined) - len(text)
     norm = lex.normalizer.normalize(joined)
     cands = _candidates(lex, norm, direction)
-    kept = [c for c in cands if not _allowed(lex, norm, c, direction)]
-    kept = _dedupe(kept)
+    # longest match wins (per category), then compliant contexts: 预期收益率这个说法 clears 预期收益 too
+    kept = [c for c in _dedupe(cands) if not _allowed(lex, norm, c, direction)]
     hits: list[ScreenHit] = []
     for c in kept:
         start, end = norm.span(c.s, c.e)
@@ -357,7 +357,10 @@ def _question(lex: Lexicon, norm: Normalized, s: int, e: int) -> bool:
 
 
 def _mentioned(lex: Lexicon, norm: Normalized, s: int, e: int, sentence: str) -> bool:
-    """A quoted term in a sentence that talks ABOUT words ('零风险''保本'这类字眼): a mention, not a claim."""
+    """A quoted term in a sentence that talks ABOUT words ('零风险''保本'这类字眼), or a term followed by
+    这个说法 / 等字眼: a mention, not a claim."""
+    if any(norm.skeleton.startswith(a, e) for a in lex.mention_after):
+        return True
     if not lex.quote_pairs or not any(cue in sentence for cue in lex.mention_cues):
         return False
     text = norm.original

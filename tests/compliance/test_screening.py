@@ -242,11 +242,11 @@ class TestQuality:
         assert precision >= 0.95 and recall >= 0.95, (precision, recall)
 
     def test_own_held_out_sets(self) -> None:
-        for name in ("heldout.jsonl", "heldout2.jsonl"):
-            path = HERE / "data" / name
-            if path.exists():
-                precision, recall = _score(path)
-                assert precision >= 0.9 and recall >= 0.85, (name, precision, recall)
+        paths = sorted((HERE / "data").glob("heldout*.jsonl"))
+        assert len(paths) >= 4
+        for path in paths:
+            precision, recall = _score(path)
+            assert precision >= 0.95 and recall >= 0.95, (path.name, precision, recall)
 
 
 @pytest.mark.skipif(not (SHARED / "eval" / "kb").exists(), reason="../shared not present")
