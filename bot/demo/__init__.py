@@ -50,7 +50,7 @@ def seed_demo(services) -> None:  # type: ignore[no-untyped-def]
     """Demo knowledge base, advisors and clients (idempotent: unchanged content is not imported again)."""
     from bot.clients import service as client_service
 
-    services.kb.import_paths([KB_CONTENT], progress=False)
+    services.kb.import_paths([KB_CONTENT], progress=True)
     with services.db.session() as session:
         client_service.import_advisors_file(session=session, path=DEMO_DIR / "advisors.json", now=services.now())
     with services.db.session() as session:

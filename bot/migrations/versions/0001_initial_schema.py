@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:38:02.255738
+Create Date: 2026-11-23 19:43:25.922341
 """
 from alembic import op
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('working_hours', sa.JSON(), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('is_supervisor', sa.Boolean(), nullable=False),
+    sa.Column('roles', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', bot.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
