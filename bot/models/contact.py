@@ -41,5 +41,7 @@ class Advisor(SQLModel, table=True):
     working_hours: dict = json_field(dict)
     capacity: int = 20
     is_supervisor: bool = False
+    # Console roles: advisor (own escalations), compliance (review queue), ops (knowledge base, clients, reminders).
+    roles: list[str] = json_field(lambda: ["advisor"])
     active: bool = True
     created_at: datetime = dt_field(nullable=False, default_now=True)
