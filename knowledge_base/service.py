@@ -552,10 +552,12 @@ class KnowledgeBase:
             self._index = None
 
     def _signature(self) -> tuple:
+        # Cheap on large tables: max(id) is an index lookup; articles are few. Every publish or delete inserts chunks
+        # or touches its article's updated_at, so the triple changes whenever search must see something new.
         with self.db.session() as session:
-            row = session.exec(select(sa.func.count(KBChunk.id), sa.func.max(KBChunk.id))).one()
-            arts = session.exec(select(sa.func.max(KBArticle.updated_at))).one()
-        return (int(row[0]), row[1], str(arts))
+            max_chunk = session.exec(select(sa.func.max(KBChunk.id))).one()
+            row = session.exec(select(sa.func.count(KBArticle.id), sa.func.max(KBArticle.updated_at))).one()
+        return (max_chunk, int(row[0]), str(row[1]))
 
     def _get_index(self) -> _SearchIndex:
         signature = self._signature()

@@ -143,12 +143,17 @@ class VectorStore:
             self._coll().delete(ids=uids[i : i + _BATCH])
 
     def query(self, vector: np.ndarray, k: int) -> list[VectorHit]:
-        total = self.count()
-        if total == 0:
-            return []
-        result = self._coll().query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(k, total), include=["distances"]
-        )
+        try:
+            result = self._coll().query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, include=["distances"]
+            )
+        except Exception:  # fewer vectors than k (or none): ask for what there is
+            total = self.count()
+            if total == 0:
+                return []
+            result = self._coll().query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(k, total), include=["distances"]
+            )
         ids = result["ids"][0]
         distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
         return [VectorHit(uid=uid, similarity=1.0 - float(d)) for uid, d in zip(ids, distances, strict=True)]
