@@ -88,10 +88,8 @@ class LexicalIndex:
         self.avgdl = float(lengths.mean()) if n else 1.0
         self.norm = (K1 * (1 - B + B * lengths / max(self.avgdl, 1e-6))).astype(np.float32)
         postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        self.token_sets: list[frozenset[str]] = []
         for i, record in enumerate(records):
             counts = Counter(record.tokens)
-            self.token_sets.append(frozenset(counts))
             for token, tf in counts.items():
                 postings[token].append((i, tf))
         self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -104,6 +102,9 @@ class LexicalIndex:
             self.idf[token] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         self.max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
         self.n = n
+
+    def token_set(self, pos: int) -> frozenset[str]:
+        return frozenset(self.records[pos].tokens)
 
     def term_idf(self, token: str) -> float:
         return self.idf.get(token, self.max_idf)

@@ -12,6 +12,7 @@ vectors no chunk uses any more after it, so a failure never leaves search pointi
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -133,9 +134,9 @@ class _SearchIndex:
         self.lexical = LexicalIndex(records)
         self.articles = articles
         union: dict[str, set[str]] = {}
-        for record, token_set in zip(records, self.lexical.token_sets, strict=True):
+        for record in records:
             if articles.get(record.article_key) is not None and articles[record.article_key].kind == "faq":
-                union.setdefault(record.article_key, set()).update(token_set)
+                union.setdefault(record.article_key, set()).update(record.tokens)
         self.faq_tokens = {key: frozenset(tokens) for key, tokens in union.items()}
 
 
@@ -348,7 +349,7 @@ class KnowledgeBase:
             info = index.articles.get(record.article_key)
             if info is None or not info.in_force(today):
                 continue
-            token_set = index.lexical.token_sets[pos]
+            token_set = index.lexical.token_set(pos)
             passages.append(
                 Passage(
                     uid=uid,
@@ -586,7 +587,7 @@ class KnowledgeBase:
         articles: dict[str, ArticleInfo] = {}
         for chunk, version, article in rows:
             if chunk.tokens_sig == current_sig:
-                toks = tuple(chunk.tokens.split())
+                toks = tuple(sys.intern(t) for t in chunk.tokens.split())
             else:
                 toks = tuple(analyze(embed_text_for(chunk.kind, version.title, chunk.heading, chunk.text)).tokens)
             records.append(ChunkRecord(chunk.uid, chunk.article_key, str(chunk.kind), chunk.text, chunk.heading, toks))
