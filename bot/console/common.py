@@ -49,7 +49,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     ctx: dict[str, Any] = {
         "base": base(request),
         "staff": getattr(request.state, "staff", None),
-        "notice": request.query_params.get("done"),
+        "notice": request.query_params.get("done") if status_code < 400 else None,
         "tz": svc.settings.tz if svc is not None else UTC,
         "now": svc.now() if svc is not None else datetime.now(UTC),
         "is_demo": bool(svc is not None and svc.settings.is_demo),

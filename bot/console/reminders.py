@@ -7,10 +7,12 @@ from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlmodel import col, select
 
 from bot.console.auth import require_role, require_staff
 from bot.console.common import render, services
 from bot.errors import BadRequestError
+from bot.models import Client
 
 router = APIRouter(prefix="/reminders", dependencies=[Depends(require_staff), Depends(require_role("ops"))])
 
@@ -26,5 +28,9 @@ def preview_page(request: Request, day: str = "") -> HTMLResponse:
     except ValueError:
         raise BadRequestError(f"not a date (YYYY-MM-DD): {day!r}") from None
     report = reminders.preview(db=svc.db, day=chosen, gate=svc.gate, settings=svc.settings)
-    return render(request, "reminders/preview.html", {"day": chosen, "report": report,
+    ids = sorted({d.external_userid for d in report.decisions})
+    with svc.db.session() as session:
+        names = dict(session.exec(select(Client.wecom_external_userid, Client.name)
+                                  .where(col(Client.wecom_external_userid).in_(ids))).all()) if ids else {}
+    return render(request, "reminders/preview.html", {"day": chosen, "report": report, "names": names,
                                                       "screened": svc.gate is not None})

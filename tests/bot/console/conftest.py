@@ -118,6 +118,11 @@ class Staff:
     def get(self, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
         return self.http.get(path, **kwargs)
 
+    def follow(self, response: httpx.Response) -> httpx.Response:
+        """GET the page a redirect-after-post points at."""
+        assert response.status_code == 303, response.text
+        return self.http.get(response.headers["location"].removeprefix("/console"))
+
     def post(self, path: str, data: dict | None = None, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
         return self.http.post(path, data={"csrf": self.csrf, **(data or {})}, **kwargs)
 
@@ -163,3 +168,20 @@ def make_world(tmp, env: str) -> Iterator[World]:  # type: ignore[no-untyped-def
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:  # type: ignore[no-untyped-def]
     yield from make_world(tmp_path_factory.mktemp("console"), "development")
+
+
+def chrome(tmp) -> object:  # type: ignore[no-untyped-def]
+    """Debian's headless Chromium through Selenium; nothing leaves the machine."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--no-proxy-server", "--window-size=1360,900", "--lang=zh-CN",
+                f"--user-data-dir={tmp}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
