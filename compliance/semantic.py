@@ -50,8 +50,8 @@ class EmbeddingSemantic:
         self,
         examples: str | Path | dict | None = None,
         *,
-        threshold: float = 0.915,
-        margin: float = 0.012,
+        threshold: float = 0.91,
+        margin: float = 0.01,
         k: int = 3,
         encode: Callable[[list[str]], Any] | None = None,
     ) -> None:

@@ -84,3 +84,14 @@ class TestOfflineModel:
     )
     def test_compliant_sentences_stay_clean(self, model: EmbeddingSemantic, text: str) -> None:
         assert model.find(text) == []
+
+
+def test_canned_texts_pass_the_semantic_stage(model: EmbeddingSemantic) -> None:
+    """What the product itself sends (safe replies, refusals, holding replies) is never a semantic hit."""
+    from prompts import _canned
+
+    texts = {k: v for k, v in _canned().items()
+             if k.startswith(("compliance_safe_", "compliance_disclosure", "kb_refuse", "kb_holding", "holding_",
+                              "escalation_holding"))}
+    flagged = {k: [h.matched for h in model.find(v)] for k, v in texts.items()}
+    assert {k: v for k, v in flagged.items() if v} == {}
