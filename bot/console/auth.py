@@ -126,10 +126,12 @@ def lookup(request: Request, userid: str) -> tuple[str, frozenset[str]] | None:
 
 
 def _same_origin(request: Request) -> bool:
+    """A POST's Origin (or Referer) is this host or SCRM_PUBLIC_URL's (behind a proxy); none at all is accepted."""
     origin = request.headers.get("origin") or request.headers.get("referer")
     if not origin or origin == "null":
         return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    public = urlsplit(services(request).settings.scrm_public_url or "").netloc
+    return urlsplit(origin).netloc in {request.headers.get("host", ""), public}
 
 
 async def require_staff(request: Request) -> Staff:
@@ -181,6 +183,10 @@ def _safe_next(request: Request, target: str | None) -> str:
     return target
 
 
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https" or str(services(request).settings.scrm_public_url).startswith("https://")
+
+
 router = APIRouter()
 
 
@@ -226,7 +232,7 @@ def login(
     payload = {"u": userid, "csrf": secrets.token_urlsafe(24), "exp": int(time.time()) + SESSION_TTL_S}
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, sign(key, payload), max_age=SESSION_TTL_S, path=base(request) or "/",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+                        httponly=True, samesite="strict", secure=_https(request))
     return response
 
 

@@ -103,6 +103,18 @@ class World:
         assert escalation is not None and escalation.advisor_userid == advisor
         return escalation.id, userid
 
+    def flag(self, text: str, conversation_id: int | None = None) -> int:
+        """A compliance flag as the pipeline records it: the real gate's verdict on an outgoing text."""
+        from bot.pipeline.schemas import Context
+        from compliance import service as compliance_service
+
+        result = self.services.gate.check_outbound(text, Context(now=self.clock()))
+        with self.services.db.session() as s:
+            [flag] = compliance_service.record_flags(session=s, message_id=None, conversation_id=conversation_id,
+                                                     text=text, result=result, direction="out", now=self.clock(),
+                                                     sender="advisor")
+            return flag.id
+
     def login(self, userid: str) -> Staff:
         http = httpx.Client(base_url=self.console, timeout=30, follow_redirects=False)
         r = http.post("/login", data={"userid": userid, "token": TOKEN, "next": "/console/"})

@@ -14,8 +14,6 @@ from sqlmodel import select
 
 from bot.console import auth
 from bot.models import Advisor, Client, Escalation
-from bot.pipeline.schemas import Context
-from compliance import service as compliance_service
 from tests.bot.console.conftest import TOKEN, csrf
 
 
@@ -24,13 +22,7 @@ def _anonymous(world) -> httpx.Client:  # type: ignore[no-untyped-def]
 
 
 def _flag(world, text: str, conversation_id: int | None = None) -> int:  # type: ignore[no-untyped-def]
-    """A flag as the pipeline records it: the real gate's verdict on an outgoing text."""
-    result = world.services.gate.check_outbound(text, Context(now=world.clock()))
-    with world.services.db.session() as s:
-        [flag] = compliance_service.record_flags(session=s, message_id=None, conversation_id=conversation_id,
-                                                 text=text, result=result, direction="out", now=world.clock(),
-                                                 sender="advisor")
-        return flag.id
+    return world.flag(text, conversation_id)
 
 
 class TestSignIn:
