@@ -39,7 +39,9 @@ def redirect(request: Request, path: str, **query: Any) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
     """A page with the common context: the signed-in staff member, the console base path, the notice code."""
     svc = None
     try:

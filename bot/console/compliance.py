@@ -92,7 +92,9 @@ def queue(
     })
 
 
-def _flag_page(request: Request, flag_id: int, *, error: BotError | None = None, status_code: int = 200) -> HTMLResponse:
+def _flag_page(
+    request: Request, flag_id: int, *, error: BotError | None = None, status_code: int = 200
+) -> HTMLResponse:
     svc = services(request)
     with svc.db.session() as session:
         flag = compliance_service.get_flag_or_raise(session=session, flag_id=flag_id)

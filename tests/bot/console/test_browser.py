@@ -191,3 +191,16 @@ def test_ops_try_a_question_then_create_and_publish_an_faq_that_answers(page, wo
     assert world.sim.client_says(user, "逆回购最少买多少").delivered
     world.drain()
     assert "1000元起投" in world.sim.sent_to(user)[-1]["text"]
+
+
+def test_demo_mode_signs_in_by_picking_without_a_token(world):  # type: ignore[no-untyped-def]
+    """Demo mode: the picker lists the staff; two demo identities (compliance, ops) need no row in the staff table
+    (so escalation routing never sees them) and are accepted in demo mode only (see test_routes)."""
+    import httpx
+
+    http = httpx.Client(base_url=world.console, timeout=30, follow_redirects=False)
+    login = http.get("/login").text
+    assert 'data-userid="adv_a"' in login and 'data-userid="boss"' in login and 'type="password"' not in login
+    assert http.post("/login", data={"userid": "demo_ops"}).status_code == 303
+    assert http.get("/kb").status_code == 200 and http.get("/compliance").status_code == 403
+    assert http.post("/login", data={"userid": "nobody"}).status_code == 401

@@ -251,7 +251,7 @@ class TestEscalations:
         assert "已交还机器人" in adv.get(f"/escalations/{eid}").text
 
     def test_a_closed_window_is_shown_and_nothing_is_sent(self, world):  # type: ignore[no-untyped-def]
-        eid, user = world.escalation("adv_a")
+        eid, _ = world.escalation("adv_a")
         adv = world.login("adv_a")
         world.clock.advance(hours=49)
         try:
@@ -291,7 +291,7 @@ class TestCompliance:
         assert conflict.status_code == 409 and "已由他人作出不同结论" in conflict.text
 
     def test_flag_with_its_conversation_context(self, world):  # type: ignore[no-untyped-def]
-        eid, user = world.escalation("adv_a", text="我要找人工，我想买基金")
+        eid, _ = world.escalation("adv_a", text="我要找人工，我想买基金")
         with world.services.db.session() as s:
             conversation_id = s.get(Escalation, eid).conversation_id
         flag_id = _flag(world, "保本保息，放心买。", conversation_id=conversation_id)
@@ -338,7 +338,8 @@ class TestKnowledgeBase:
         after = ops.get("/kb/try", params={"text": question}).text
         assert 'data-action="answer"' in after and "联交所公告" in after and "faq_hk_hours" in after
 
-        assert ops.post("/kb/articles/faq_hk_hours/edit", {**form, "answer": "港股通交易时间以联交所公告为准。"}).status_code == 303
+        edited = {**form, "answer": "港股通交易时间以联交所公告为准。"}
+        assert ops.post("/kb/articles/faq_hk_hours/edit", edited).status_code == 303
         assert 'data-status="published+draft"' in ops.get("/kb/articles/faq_hk_hours").text
         assert ops.post("/kb/articles/faq_hk_hours/delete").status_code == 303
         assert "faq_hk_hours" not in ops.get("/kb").text
@@ -346,7 +347,8 @@ class TestKnowledgeBase:
 
     def test_invalid_and_duplicate_entries_keep_the_form(self, world):  # type: ignore[no-untyped-def]
         ops = world.login("ops")
-        bad = ops.post("/kb/new", {"id": "faq_bad", "question": "没有答案的问题", "answer": "", "expires": "2026-13-40"})
+        bad = ops.post("/kb/new", {"id": "faq_bad", "question": "没有答案的问题", "answer": "",
+                                   "expires": "2026-13-40"})
         assert bad.status_code in (400, 422) and "请检查必填项和格式" in bad.text and "没有答案的问题" in bad.text
         dup = ops.post("/kb/new", {"id": "faq_hotline", "question": "客服热线？", "answer": "95000"})
         assert dup.status_code == 409 and "该编号已存在" in dup.text
@@ -357,7 +359,8 @@ class TestKnowledgeBase:
 
     def test_upload_documents(self, world, tmp_path):  # type: ignore[no-untyped-def]
         ops = world.login("ops")
-        doc = "---\nid: doc_margin\ntitle: 融资融券业务说明\n---\n# 融资融券\n\n融资融券业务需开立信用账户，开户条件包括资产不低于50万元。\n"
+        doc = ("---\nid: doc_margin\ntitle: 融资融券业务说明\n---\n# 融资融券\n\n"
+               "融资融券业务需开立信用账户，开户条件包括资产不低于50万元。\n")
         files = [("files", ("margin.md", doc.encode(), "text/markdown")),
                  ("files", ("notes.exe", b"MZ", "application/octet-stream"))]
         r = ops.http.post("/kb/import", data={"csrf": ops.csrf, "publish": "1"}, files=files)
