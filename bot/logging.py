@@ -30,9 +30,12 @@ def log_context(**values: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", *, filters: tuple[logging.Filter, ...] = ()) -> None:
+    """Configure the root logger once. `filters` are added to the handler (the CLI passes the PII mask)."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
+    for extra in filters:
+        handler.addFilter(extra)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s %(ctx)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

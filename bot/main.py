@@ -10,10 +10,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from bot.api.auth import require_staff
 from bot.errors import BotError
 from bot.services import Services
 from bot.wecom import routes as wecom_routes
@@ -52,7 +53,7 @@ def create_app(services: Services | None = None, *, workers: bool = True, schedu
         app.state.services = services
     app.include_router(wecom_routes.router)
     for router in _api_routers():
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", dependencies=[Depends(require_staff)])
     _mount_console(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -81,19 +82,10 @@ def _settings():  # type: ignore[no-untyped-def]
 
 
 def _api_routers() -> list:
-    """JSON API routers of the domain packages (each module exposes build_router())."""
-    import importlib
+    """The JSON API routers (staff only: each one also checks the acting user's rights)."""
+    from bot.api import clients, compliance, escalations, kb
 
-    routers = []
-    for name in ("bot.api.kb", "bot.api.compliance", "bot.api.escalations", "bot.api.clients"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        routers.append(module.build_router())
-    return routers
+    return [module.build_router() for module in (kb, compliance, escalations, clients)]
 
 
 def _mount_console(app: FastAPI) -> None:

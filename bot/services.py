@@ -51,7 +51,7 @@ def build_services(settings: Settings, *, wecom: Any = None, migrate: bool = Tru
         db=db,
         wecom=wecom or WechatpyWeComClient(settings.wecom, db),
         answerer=KBAnswerer(kb, llm=llm),
-        gate=ComplianceGate.from_settings(settings),
+        gate=ComplianceGate.from_settings(settings, llm=llm),
         kb=kb,
         llm=llm,
     )

@@ -27,10 +27,11 @@ def serve(
 
     from bot.cli.common import settings_or_exit
     from bot.logging import setup_logging
+    from compliance.pii import PIIMaskingFilter
     from bot.main import create_app
     from bot.services import build_services
 
-    setup_logging()
+    setup_logging(filters=(PIIMaskingFilter(),))
     overrides = {} if workers is None else {"scrm_workers": workers}
     settings = settings_or_exit(**overrides)
     services = build_services(settings)

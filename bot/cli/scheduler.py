@@ -15,9 +15,10 @@ def run() -> None:
     """Run only the scheduler (with several processes it waits until it holds the scheduler lock)."""
     from bot.cli.common import services_or_exit
     from bot.logging import setup_logging
+    from compliance.pii import PIIMaskingFilter
     from scheduler.registry import run_blocking
 
-    setup_logging()
+    setup_logging(filters=(PIIMaskingFilter(),))
     run_blocking(services_or_exit())
 
 

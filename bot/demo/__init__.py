@@ -9,6 +9,7 @@ import uvicorn
 
 from bot.config import load_settings
 from bot.logging import setup_logging
+from compliance.pii import PIIMaskingFilter
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def run_demo(*, port: int, sim_port: int, data_dir: Path, host: str = "127.0.0.1
     from bot.services import build_services
     from bot.wecom.simulator import WeComSimulator
 
-    setup_logging("WARNING")
+    setup_logging("WARNING", filters=(PIIMaskingFilter(),))
     public = f"http://{host}:{port}"
     base = load_settings(_env_file=None, scrm_env="demo", scrm_data_dir=data_dir, scrm_public_url=public)
     sim = WeComSimulator.from_settings(base.wecom, f"{public}/wecom/callback", port=sim_port).start()

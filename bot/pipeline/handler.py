@@ -18,6 +18,7 @@ from bot.logging import log_context
 from bot.models import Conversation, Direction, Message, MessageStatus, OutboxKind
 from bot.pipeline.decide import Decision, decide
 from bot.pipeline.schemas import Action, InboundMessage, Outcome
+from compliance import service as compliance_service
 from prompts import canned
 from scheduler import reminders
 
@@ -105,9 +106,7 @@ def apply_decision(*, session: Session, services, message: Message, decision: De
         reminders.handle_opt_out_keyword(
             session=session, external_userid=conversation.wecom_external_userid, text=message.text, now=now
         )
-    record = getattr(services, "record_compliance", None)
-    if record is not None:
-        record(session=session, message=message, reply=reply, decision=decision, now=now)
+    compliance_service.record_decision(session=session, message=message, reply=reply, decision=decision, now=now)
     status = _STATUS[outcome.action]
     message.status = status
     message.action = outcome.action
