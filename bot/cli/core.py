@@ -11,8 +11,10 @@ import typer
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("demo")(demo)
-    app.command("ask")(ask)
-    app.command("eval")(evaluate)
+    from bot.cli.evaluate import ask_command, eval_command
+
+    app.command("ask")(ask_command)
+    app.command("eval")(eval_command)
 
 
 def serve(
@@ -48,22 +50,3 @@ def demo(
     from bot.demo import run_demo
 
     run_demo(port=port, sim_port=sim_port, data_dir=data_dir)
-
-
-def ask(
-    jsonl: Annotated[str, typer.Option("--jsonl", help="Questions as JSON lines ({id, text, client?}); - = stdin.")],
-) -> None:
-    """Run each question through the live decision pipeline without sending; print one JSON line per question."""
-    from bot.cli.evaluate import ask_command
-
-    ask_command(jsonl)
-
-
-def evaluate(
-    file: Annotated[str, typer.Argument(help="Labelled questions (the format of shared/eval/questions_dev.jsonl).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-) -> None:
-    """Score a labelled question file: auto-answer rate, accuracy, escalation P/R, refusals, latency."""
-    from bot.cli.evaluate import eval_command
-
-    eval_command(file, as_json=as_json)

@@ -14,27 +14,10 @@ app.add_typer(calendar_app, name="calendar")
 
 
 def _services(*, need_gate: bool):  # type: ignore[no-untyped-def]
-    """Services from build_services(); without the full stack, a database-only stand-in (gate None)."""
-    from types import SimpleNamespace
+    """The services of `scrm serve`; every send is screened by their compliance gate."""
+    from bot.cli.common import services_or_exit
 
-    from bot.cli.common import settings_or_exit
-
-    settings = settings_or_exit()
-    try:
-        from bot.services import build_services
-
-        return build_services(settings)
-    except ImportError as exc:
-        if need_gate:
-            typer.secho(f"the compliance gate is not available ({exc}); refusing to send unscreened reminders",
-                        err=True, fg=typer.colors.RED)
-            raise typer.Exit(2) from None
-        from bot.db import Database
-        from bot.services import system_clock
-
-        database = Database(settings.db_url)
-        database.migrate()
-        return SimpleNamespace(settings=settings, db=database, gate=None, now=system_clock)
+    return services_or_exit()
 
 
 def _parse_ts(text: str, tz) -> datetime:  # type: ignore[no-untyped-def]
