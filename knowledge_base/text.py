@@ -50,6 +50,7 @@ class Synonyms:
     entities: dict[str, tuple[str, ...]]
     words: tuple[str, ...]
     signature: str
+    price_limits: dict[str, float] = field(default_factory=dict)
     _variant_re: re.Pattern[str] | None = field(default=None, compare=False)
     _canon: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -96,6 +97,7 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> Synonyms:
         entities=entities,
         words=words,
         signature=signature,
+        price_limits={str(k): float(v) for k, v in (data.get("price_limits") or {}).items()},
         _variant_re=variant_re,
         _canon=canon,
     )

@@ -248,6 +248,10 @@ class KBAnswerer:
                 parts.append(f"{canned('kb_grounded_intro', title=titles)}\n{text}")
                 chosen.extend(used)
                 flags += ("document_supplement",)
+        computed = price_limit_note(query)
+        if computed:
+            parts.append(computed)
+            flags += ("computed",)
         reply = "\n\n".join(parts)
         if notes:
             reply += "\n" + canned("kb_risk_note", note="；".join(dict.fromkeys(notes)))
@@ -423,6 +427,34 @@ class KBAnswerer:
         reply = f"{clean}\n{canned('kb_sources_line', titles=titles)}"
         confidence = max(c.score for c in used)
         return self._answer_outcome(reply, used, confidence=confidence, prompt=prompt.ref, flags=("llm",))
+
+
+_PRICE = re.compile(r"(?:前收盘价?|收盘价?|昨收|收盘在|收了|前收)[^0-9]{0,4}(\d+(?:\.\d+)?)\s*(?:元|块)|(\d+(?:\.\d+)?)\s*(?:元|块)(?:钱)?的?(?:股票|收盘)")
+_LIMIT_WORDS = re.compile(r"涨停|跌停|涨跌停")
+
+
+def price_limit_note(question: str) -> str | None:
+    """When the client gives a previous close and asks for the limit price on a board we know, the computed prices."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if not _LIMIT_WORDS.search(question):
+        return None
+    match = _PRICE.search(question)
+    if match is None:
+        return None
+    syn = synonyms()
+    found = syn.canonical_terms(question.lower())
+    boards = [b for b in syn.price_limits if b in found]
+    if len(boards) != 1 or re.search(r"st|风险警示|新股|上市首日|上市第", question.lower()):
+        return None
+    board = boards[0]
+    close = Decimal(match.group(1) or match.group(2))
+    limit = Decimal(str(syn.price_limits[board]))
+    cent = Decimal("0.01")
+    up = (close * (1 + limit)).quantize(cent, rounding=ROUND_HALF_UP)
+    down = (close * (1 - limit)).quantize(cent, rounding=ROUND_HALF_UP)
+    return canned("kb_price_limit_calc", board=board, percent=f"{limit * 100:.0f}%", close=f"{close:.2f}",
+                  up=f"{up:.2f}", down=f"{down:.2f}")
 
 
 _FACT = re.compile(r"\d+(?:[.:：]\d+)?\s*(?:%|％|元|万|亿|天|日|个月|月|年|小时|分钟|股|手|张|倍|点|次|岁|周岁|个交易日)?|[A-Za-z]+\d+[A-Za-z\d-]*")

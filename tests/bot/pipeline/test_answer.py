@@ -242,3 +242,26 @@ def test_openai_compatible_embeddings(tmp_path: Path) -> None:
         assert knowledge.search("印花税", k=3)[0].article_key == "t_stamp"
         assert any(r["path"].endswith("/embeddings") for r in server.requests)
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("创业板股票前收盘价20元，涨停价多少", "涨停价为24.00元，跌停价为16.00元"),
+        ("688001收盘价15.5元，跌停价是多少", "涨停价为18.60元，跌停价为12.40元"),
+        ("北交所股票前收盘价3.33元涨跌停多少", "涨停价为4.33元，跌停价为2.33元"),
+        ("昨天收盘10块今天涨停价多少", None),  # no board: no figure
+        ("ST股收盘5元涨停多少", None),  # risk-warning stocks have their own rule
+        ("主板涨停是多少", None),
+    ],
+)
+def test_price_limit_note(question: str, expected: str | None) -> None:
+    from bot.pipeline.answer import price_limit_note
+
+    note = price_limit_note(question)
+    assert (note is None) if expected is None else (expected in note)
+
+
+def test_price_limit_is_added_to_the_faq_answer(answerer: KBAnswerer) -> None:
+    outcome = answerer.answer("创业板股票前收盘价20元，开通后涨停价多少", ctx())
+    assert outcome.action == Action.answer and "涨停价为24.00元" in outcome.reply and "computed" in outcome.flags
