@@ -20,6 +20,14 @@ from bot.console.common import HOST_APP_KEY, render
 from bot.errors import BotError
 
 STATIC_DIR = Path(__file__).parent / "static"
+# Only our own files, no framing (the action buttons cannot be clickjacked), no referrer outside the console.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 class ConsoleApp(FastAPI):
@@ -44,6 +52,15 @@ def build_console(services: Any = None) -> FastAPI:
     app.include_router(auth.router)
     for module in (home, escalations, compliance, kb, clients, reminders):
         app.include_router(module.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith(f"{request.scope.get('root_path', '')}/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")  # pages carry client data
+        return response
 
     @app.exception_handler(auth.LoginRequired)
     async def login_required(request: Request, exc: auth.LoginRequired) -> Response:

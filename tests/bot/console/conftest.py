@@ -194,6 +194,7 @@ def chrome(tmp) -> object:  # type: ignore[no-untyped-def]
                 "--no-first-run", "--no-proxy-server", "--window-size=1360,900", "--lang=zh-CN",
                 f"--user-data-dir={tmp}"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(60)
     return driver

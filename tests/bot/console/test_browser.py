@@ -49,6 +49,7 @@ class Page:
 
     def open(self, path: str) -> None:
         self.d.get(self.world.console + path)
+        self.el("footer")
 
     def el(self, css: str):  # type: ignore[no-untyped-def]
         from selenium.webdriver.common.by import By
@@ -191,6 +192,22 @@ def test_ops_try_a_question_then_create_and_publish_an_faq_that_answers(page, wo
     assert world.sim.client_says(user, "逆回购最少买多少").delivered
     world.drain()
     assert "1000元起投" in world.sim.sent_to(user)[-1]["text"]
+
+    # Deleting asks first (the console's only script, allowed by its Content-Security-Policy).
+    page.d.get_log("browser")  # drop what earlier pages logged (403 and 422 pages are logged as errors)
+    page.open("/kb/articles/faq_repo_minimum")
+    page.el("#delete").click()
+    page.d.switch_to.alert.dismiss()
+    assert page.el("#article-status").get_attribute("data-status") == "published"
+    old = page.d.find_element("tag name", "html")
+    page.el("#delete").click()
+    page.d.switch_to.alert.accept()
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(page.d, WAIT_S).until(ec.staleness_of(old))
+    assert "已删除" in page.text(".notice.ok") and "faq_repo_minimum" not in page.text("main")
+    assert not [e for e in page.d.get_log("browser") if e["level"] == "SEVERE"]  # no CSP violations, no 404s
 
 
 def test_demo_mode_signs_in_by_picking_without_a_token(world):  # type: ignore[no-untyped-def]

@@ -433,6 +433,15 @@ def test_every_page_uses_only_local_assets(world):  # type: ignore[no-untyped-de
     assert css.status_code == 200 and "url(" not in css.text
 
 
+def test_pages_are_not_cached_framed_or_scripted_from_elsewhere(world):  # type: ignore[no-untyped-def]
+    r = world.login("ops").get("/clients")
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert _anonymous(world).get("/login").headers["cache-control"] == "no-store"
+    assert httpx.get(f"{world.console}/static/console.js", timeout=10).status_code == 200
+
+
 def test_csrf_helper_reads_the_token(world):  # type: ignore[no-untyped-def]
     staff = world.login("cmp")
     assert csrf(staff.get("/compliance").text) == staff.csrf
