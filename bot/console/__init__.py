@@ -3,6 +3,19 @@
 A separate FastAPI sub-app without OpenAPI docs. Every area router adds the staff check and its role check
 (bot.console.auth); routes stay thin and call the same services as the JSON API. POST forms redirect after success
 (303) and carry the session's CSRF token; the session cookie is HMAC-signed, HttpOnly and SameSite=Strict.
+
+    GET  /login  POST /login  POST /logout                      sign-in (userid + SCRM_ADMIN_TOKEN; demo: a picker)
+    GET  /                                                      工作台 (counts by role)
+    GET  /escalations?status=open|closed&scope=mine             advisor, supervisor (supervisors: everyone's)
+    GET  /escalations/{id}                                      the link in advisors' WeCom app messages
+    POST /escalations/{id}/claim|release|takeover|reply|resolve|hand-back
+    GET  /compliance?status&severity&category&from&to           compliance
+    GET  /compliance/flags/{id}  POST /compliance/flags/{id}/decision
+    GET  /compliance/export?from&to&format=csv|jsonl  GET /compliance/lexicon
+    GET  /kb?q&kind  GET|POST /kb/new  GET /kb/articles/{key}   ops
+    POST /kb/articles/{key}/edit|publish|delete  GET|POST /kb/import  GET /kb/try?text  GET /kb/unanswered?days
+    GET  /clients?q  GET /clients/{external_userid}  POST /clients/import          ops
+    GET  /reminders?day=YYYY-MM-DD                                                 ops
 """
 
 from __future__ import annotations

@@ -134,8 +134,8 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc in {request.headers.get("host", ""), public}
 
 
-async def require_staff(request: Request) -> Staff:
-    """The signed-in staff member; POSTs must carry the session's CSRF token and come from this origin."""
+def session_staff(request: Request) -> Staff:
+    """The signed-in staff member from the session cookie (a plain def: the staff lookup blocks)."""
     key = session_key(request)
     cookie = request.cookies.get(COOKIE)
     payload = verify(key, cookie, now=time.time()) if key and cookie else None
@@ -145,6 +145,11 @@ async def require_staff(request: Request) -> Staff:
     name, roles = found
     staff = Staff(userid=payload["u"], name=name, roles=roles, csrf=str(payload.get("csrf", "")))
     request.state.staff = staff
+    return staff
+
+
+async def require_staff(request: Request, staff: Annotated[Staff, Depends(session_staff)]) -> Staff:
+    """The signed-in staff member; POSTs must carry the session's CSRF token and come from this origin."""
     if request.method in _UNSAFE:
         form = await request.form()
         given = str(form.get("csrf") or "")
