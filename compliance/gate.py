@@ -43,6 +43,9 @@ from compliance.screening import Screening, ScreenHit, screen
 log = logging.getLogger(__name__)
 
 _PRODUCT_TALK = re.compile(r"基金|理财|资管|产品|股票|债券|可转债|收益|净值|申购|认购|定投|投资|行情|涨|跌|ETF|R[1-5]", re.I)
+# prompt_version prefixes of replies made only of published knowledge-base content (approved FAQ answers, excerpts of
+# published documents, reviewed canned texts): see bot.pipeline.answer.
+APPROVED_PROMPTS = ("faq_verbatim@", "extractive@")
 _HAS_DISCLOSURE = re.compile(r"投资需谨慎|入市需谨慎|投资有风险|市场有风险|不构成投资建议|不代表未来|风险提示|请谨慎")
 
 
@@ -102,10 +105,12 @@ class ComplianceGate:
     def lexicon(self) -> Lexicon:
         return self._store.get() if self._store is not None else self._lexicon  # type: ignore[return-value]
 
-    def screen(self, text: str, *, direction: str | None = "out", recent: Sequence[str] = ()) -> Screening:
+    def screen(
+        self, text: str, *, direction: str | None = "out", recent: Sequence[str] = (), semantic: bool = True
+    ) -> Screening:
         """Screen one text with this gate's lexicon and (for outbound text) its semantic stages."""
         stages = None
-        if direction != "in" and (self.semantic is not None or self.judge is not None):
+        if semantic and direction != "in" and (self.semantic is not None or self.judge is not None):
             from compliance.semantic import Stages
 
             stages = Stages(self.semantic, self.judge)
@@ -121,19 +126,35 @@ class ComplianceGate:
     def check_outbound(self, text: str, ctx: Context, *, draft: Draft | None = None) -> OutboundResult:
         """The verdict on a text the product is about to send, and the text that may be sent."""
         lex = self.lexicon
-        result = self.screen(text, direction="out", recent=self._recent(ctx, roles=("bot", "advisor")))
+        # Published knowledge-base content was reviewed when it was published: the keyword layers still run (a term
+        # slipped into approved content is still caught); the semantic stage, made for free text (LLM answers,
+        # advisors' own words, campaign templates), does not second-guess it.
+        approved = bool(draft and (draft.prompt_version or "").startswith(APPROVED_PROMPTS))
+        result = self.screen(text, direction="out", recent=self._recent(ctx, roles=("bot", "advisor")),
+                             semantic=not approved)
         hits = [h for h in result.hits if RANK[h.severity] > 0]
         severity = result.severity
         verdict = Verdict(severity) if severity else Verdict.allow
-        levels = tuple(draft.product_risk_levels) if draft else ()
-        levels = tuple(dict.fromkeys((*levels, *suitability_rules.promoted_levels(text))))
+        described = tuple(draft.product_risk_levels) if draft else ()
+        promoted = suitability_rules.promoted_levels(text)
+        if suitability_rules.promotes(text):
+            promoted = tuple(dict.fromkeys((*promoted, *described)))  # the products it talks about are promoted
+        levels = tuple(dict.fromkeys((*described, *promoted)))
         client = ctx.client
-        suit = suitability_rules.check(
-            client_level=client.risk_level if client else None,
-            assessment_expires=client.risk_assessment_expires if client else None,
-            product_levels=levels,
-            today=_local_date(ctx.now, self.timezone),
-        )
+        today = _local_date(ctx.now, self.timezone)
+
+        def suitability(product_levels: tuple[str, ...]) -> suitability_rules.Suitability:
+            return suitability_rules.check(
+                client_level=client.risk_level if client else None,
+                assessment_expires=client.risk_assessment_expires if client else None,
+                product_levels=product_levels,
+                today=today,
+            )
+
+        # Recommending or promoting a product the client may not buy is never sent as is; describing one (its risk
+        # level, its rules) is, with a notice of what the client's own risk level allows.
+        suit = suitability(promoted)
+        notice = suitability(tuple(p for p in described if p not in promoted)) if suit.ok else None
         reasons: list[str] = []
         hints: list[str] = []
         categories = tuple(dict.fromkeys(h.category for h in hits))
@@ -164,6 +185,10 @@ class ComplianceGate:
             out_text = self._safe_reply(lex, hits, suit)
         else:
             out_text = self._with_disclosure(text, levels)
+            if notice is not None and not notice.ok:
+                out_text = f"{out_text}\n{self._suitability_notice(notice)}"
+                if notice.code != "assessment_missing" and verdict == Verdict.allow:
+                    verdict = Verdict.warn  # tagged for sampling: a product above the client's level was described
         return OutboundResult(
             verdict=verdict,
             text=out_text,
@@ -174,8 +199,14 @@ class ComplianceGate:
             lexicon_version=lex.version,
             original_text=text,
             categories=categories,
-            suitability_code=suit.code,
+            suitability_code=(f"described_{notice.code}" if suit.ok and notice is not None
+                              and notice.code != "no_products" else suit.code),
         )
+
+    def _suitability_notice(self, notice: suitability_rules.Suitability) -> str:
+        products = "、".join(notice.offending or notice.product_levels)
+        return self._canned(f"compliance_notice_{notice.code}", products=products,
+                            client=notice.client_level or "", allowed=notice.max_allowed or "")
 
     # --- helpers ---------------------------------------------------------------------------------------------
 

@@ -64,6 +64,12 @@ def check(
     return Suitability(True, "ok", client, levels)
 
 
+def promotes(text: str) -> bool:
+    """Whether any sentence of the text recommends or promotes (推荐 / 可以考虑 / 值得 ...) rather than states a rule."""
+    text = unicodedata.normalize("NFKC", text)
+    return any(_PROMOTE.search(m.group()) and not _DENY.search(m.group()) for m in _SENT.finditer(text))
+
+
 def promoted_levels(text: str) -> tuple[str, ...]:
     """Risk levels of products a text recommends or promotes (R4 in '这只R4基金不错，推荐您'); rule statements and
     refusals ('R4 高于您的 C3，系统暂不支持购买') do not count."""

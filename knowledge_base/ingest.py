@@ -189,7 +189,8 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[IngestProblem]]:
         if path.is_dir():
             files.extend(
                 p for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SUPPORTED and not any(part.startswith(".") for part in p.parts)
+                if p.is_file() and p.suffix.lower() in SUPPORTED
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
                 and p.name.lower() not in ("readme.md", "readme.txt")
             )
         elif path.is_file():

@@ -138,6 +138,11 @@ class _SearchIndex:
             if articles.get(record.article_key) is not None and articles[record.article_key].kind == "faq":
                 union.setdefault(record.article_key, set()).update(record.tokens)
         self.faq_tokens = {key: frozenset(tokens) for key, tokens in union.items()}
+        # Every character the published content uses (a word made of others names something it never mentions).
+        # (The domain dictionary counts as known content too.)
+        domain = synonyms()
+        domain_terms = [t for group in domain.groups for t in group] + list(domain.words)
+        self.characters = frozenset(ch for token in (*self.lexical.postings, *domain_terms) for ch in token)
 
 
 class KnowledgeBase:
@@ -559,6 +564,19 @@ class KnowledgeBase:
             max_chunk = session.exec(select(sa.func.max(KBChunk.id))).one()
             row = session.exec(select(sa.func.count(KBArticle.id), sa.func.max(KBArticle.updated_at))).one()
         return (max_chunk, int(row[0]), str(row[1]))
+
+    def unknown_terms(self, query: str) -> list[str]:
+        """Nouns of the query that the published knowledge base never mentions, down to a character it never uses
+        (苹果公司): the question is about something the knowledge base does not know, whatever else it shares."""
+        import jieba.posseg as pseg
+
+        index = self._get_index()
+        known = index.lexical.postings
+        return [
+            w.word for w in pseg.cut(query)
+            if (w.flag.startswith("n") or w.flag == "eng") and len(w.word) >= 2 and w.word not in known
+            and any(ch not in index.characters for ch in w.word)
+        ]
 
     def _get_index(self) -> _SearchIndex:
         signature = self._signature()

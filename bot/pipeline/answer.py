@@ -44,6 +44,7 @@ class Thresholds:
     helpful: float = 0.60  # a refusal quotes an FAQ this good when it helps
     dense_floor: float = 0.86  # cosine at or below this counts as no semantic match
     dense_span: float = 0.08  # cosine above floor + span counts as a full semantic match
+    unknown_subject: float = 0.60  # a question naming a noun the KB never mentions needs this much to be answered
 
 
 @dataclass
@@ -150,6 +151,10 @@ class KBAnswerer:
             return self._escalate(EscalationReason.out_of_scope, candidates, intent=intent)
 
         best = self._prefer_faq(candidates)
+        unknown = self.kb.unknown_terms(query) if best is not None else []
+        if unknown and best.score < self.thresholds.unknown_subject:
+            # The question is about something no published article mentions: whatever matched, it is not this.
+            return self._escalate(EscalationReason.out_of_scope, candidates, detail="unknown: " + "、".join(unknown))
         if best is None or best.score < min(self.thresholds.faq, self.thresholds.document):
             reason = EscalationReason.out_of_scope if best is None or best.score < 0.25 else EscalationReason.low_confidence
             return self._escalate(reason, candidates)

@@ -13,12 +13,15 @@ _SPACE = re.compile(r"\s+")
 
 
 @lru_cache
-def _human_patterns() -> tuple[re.Pattern[str], ...]:
+def _patterns(name: str) -> tuple[re.Pattern[str], ...]:
     data = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
-    return tuple(re.compile(p) for p in data["human_request"])
+    return tuple(re.compile(p) for p in data[name])
 
 
 def asks_for_human(text: str) -> bool:
-    """True when the client asks to talk to a person (转人工, 人工客服, 找真人, ...)."""
+    """True when the client asks to talk to a person (转人工, 人工客服, 找真人, ...), not when they ask about the
+    human service (人工客服几点上班, 人工客服电话是多少)."""
     compact = _SPACE.sub("", text)
-    return any(p.search(compact) for p in _human_patterns())
+    if not any(p.search(compact) for p in _patterns("human_request")):
+        return False
+    return not any(p.search(compact) for p in _patterns("service_question"))

@@ -81,27 +81,44 @@ class TestOutbound:
 
 
 class TestSuitability:
-    @pytest.mark.parametrize(
-        ("level", "expires", "products", "ok", "code"),
-        [
-            ("C3", date(2027, 1, 1), ("R3",), True, "ok"),
-            ("C3", date(2027, 1, 1), ("R4",), False, "above_level"),
-            ("C1", date(2027, 1, 1), ("R2",), False, "above_level"),
-            ("C5", date(2027, 1, 1), ("R5",), True, "ok"),
-            (None, None, ("R1",), False, "assessment_missing"),
-            ("C4", date(2026, 11, 22), ("R2",), False, "assessment_expired"),
-            ("C4", date(2026, 11, 23), ("R2",), True, "ok"),  # valid through its last day
-            ("C2", None, (), True, "no_products"),
-        ],
-    )
-    def test_draft_levels(self, gate: ComplianceGate, level, expires, products, ok, code) -> None:  # type: ignore[no-untyped-def]
-        result = gate.check_outbound("这只产品的说明请看附件。", ctx(level, expires),
-                                     draft=Draft(text="x", product_risk_levels=products))
+    CASES = [
+        ("C3", date(2027, 1, 1), ("R3",), True, "ok"),
+        ("C3", date(2027, 1, 1), ("R4",), False, "above_level"),
+        ("C1", date(2027, 1, 1), ("R2",), False, "above_level"),
+        ("C5", date(2027, 1, 1), ("R5",), True, "ok"),
+        (None, None, ("R1",), False, "assessment_missing"),
+        ("C4", date(2026, 11, 22), ("R2",), False, "assessment_expired"),
+        ("C4", date(2026, 11, 23), ("R2",), True, "ok"),  # valid through its last day
+    ]
+
+    @pytest.mark.parametrize(("level", "expires", "products", "ok", "code"), CASES)
+    def test_promoting_a_product_the_client_may_not_buy_is_not_sent(self, gate: ComplianceGate, level, expires,
+                                                                     products, ok, code) -> None:  # type: ignore[no-untyped-def]
+        text = f"这只{products[0]}的基金不错，推荐您关注。"
+        result = gate.check_outbound(text, ctx(level, expires), draft=Draft(text=text, product_risk_levels=products))
         assert (result.suitability_ok, result.suitability_code) == (ok, code)
         if not ok:
             assert result.verdict == Verdict.review
             assert result.text == canned("compliance_safe_suitability_mismatch")
             assert "适当性不匹配" in result.reason and result.rewrite_hint
+
+    @pytest.mark.parametrize(("level", "expires", "products", "ok", "code"), CASES)
+    def test_describing_a_product_adds_what_the_client_may_buy(self, gate: ComplianceGate, level, expires,
+                                                               products, ok, code) -> None:  # type: ignore[no-untyped-def]
+        text = "这只产品的说明请看附件。"
+        result = gate.check_outbound(text, ctx(level, expires), draft=Draft(text=text, product_risk_levels=products))
+        assert result.suitability_ok  # a description is sent, never replaced
+        assert result.suitability_code == f"described_{code}"
+        assert result.text.startswith(text)
+        if ok:
+            assert "温馨提示" not in result.text
+        else:
+            assert "温馨提示" in result.text and products[0] in result.text
+            assert result.verdict == (Verdict.allow if code == "assessment_missing" else Verdict.warn)
+
+    def test_no_products(self, gate: ComplianceGate) -> None:
+        result = gate.check_outbound("开户需要身份证。", ctx("C2"), draft=Draft(text="x"))
+        assert (result.suitability_ok, result.suitability_code) == (True, "no_products")
 
     def test_promoted_level_in_text(self, gate: ComplianceGate) -> None:
         result = gate.check_outbound("这只R4的基金不错，推荐您关注。", ctx("C2"))

@@ -151,6 +151,15 @@ class TestDiscover:
         assert sorted(p.name for p in files) == ["faq.yml", "x.md"]
         assert {Path(p.path).name for p in problems} == {"missing.md", "image.png"}
 
+    def test_a_relative_folder_above_the_working_directory(self, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "kb" / ".git").mkdir(parents=True)
+        (tmp_path / "kb" / "faq.yaml").write_text("[]", encoding="utf-8")
+        (tmp_path / "kb" / ".git" / "x.md").write_text("x", encoding="utf-8")
+        (tmp_path / "work").mkdir()
+        monkeypatch.chdir(tmp_path / "work")
+        files, problems = discover(["../kb"])
+        assert [p.name for p in files] == ["faq.yaml"] and problems == []
+
 
 class TestChunking:
     def test_faq_indexes_question_similar_questions_and_answer(self) -> None:

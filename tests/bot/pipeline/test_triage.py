@@ -13,7 +13,8 @@ def test_human_requests(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["人工智能板块怎么看", "开户需要什么材料", "佣金是多少", "国债逆回购几点停止交易", "人工费用算在手续费里吗"],
+    ["人工智能板块怎么看", "开户需要什么材料", "佣金是多少", "国债逆回购几点停止交易", "人工费用算在手续费里吗",
+     "人工客服几点上班", "人工客服电话是多少"],
 )
 def test_not_human_requests(text):
     assert not asks_for_human(text)
