@@ -7,6 +7,7 @@ workers and, when enabled, the scheduler; it stops them cleanly on shutdown.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,9 @@ def create_app(services: Services | None = None, *, workers: bool = True, schedu
 
         svc = services or build_services(_settings())
         app.state.services = svc
+        if getattr(svc, "kb", None) is not None:
+            # Load the embedding model and build the search index now, not on the first client's question.
+            threading.Thread(target=svc.kb.warm_up, name="kb-warm-up", daemon=True).start()
         pool = None
         if workers and svc.settings.scrm_workers > 0:
             pool = WorkerPool(svc, svc.settings.scrm_workers, svc.settings.scrm_worker_poll_s)

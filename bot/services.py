@@ -50,7 +50,7 @@ def build_services(settings: Settings, *, wecom: Any = None, migrate: bool = Tru
         settings=settings,
         db=db,
         wecom=wecom or WechatpyWeComClient(settings.wecom, db),
-        answerer=KBAnswerer(kb, llm=llm),
+        answerer=KBAnswerer(kb, llm=llm, llm_timeout_s=settings.llm_timeout_s),
         gate=ComplianceGate.from_settings(settings, llm=llm),
         kb=kb,
         llm=llm,
