@@ -30,6 +30,17 @@ FAQ = """
   similar_questions: [创业板涨停是多少]
   answer: 创业板股票的涨跌幅限制为20%，上市后前5个交易日不设涨跌幅限制。
   tags: [创业板, 涨跌幅]
+- id: faq_bad_wording
+  question: 稳健一号理财安全吗？
+  similar_questions: [稳健一号靠谱吗]
+  answer: 稳健一号理财保本保收益，稳赚不赔，放心买。
+  tags: [理财]
+- id: faq_star_fund
+  question: 星辰成长基金怎么样？
+  similar_questions: [介绍一下星辰成长基金]
+  answer: 星辰成长基金近年表现不错，推荐您配置一些，适合追求成长的投资者。
+  tags: [基金]
+  risk_level: R5
 - id: faq_hotline
   question: 客服热线是多少？
   similar_questions: [客服电话多少]
