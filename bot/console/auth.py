@@ -107,7 +107,7 @@ def verify(key: bytes, cookie: str, *, now: float) -> dict[str, Any] | None:
 
 
 def _roles(advisor: Advisor) -> frozenset[str]:
-    roles = {r for r in (advisor.roles or ["advisor"]) if r in ROLES}
+    roles = {r for r in (advisor.roles if advisor.roles is not None else ["advisor"]) if r in ROLES}
     if advisor.is_supervisor:
         roles |= {"supervisor", "advisor"}
     return frozenset(roles)
@@ -118,8 +118,9 @@ def lookup(request: Request, userid: str) -> tuple[str, frozenset[str]] | None:
     svc = services(request)
     with svc.db.session() as session:
         advisor = session.exec(select(Advisor).where(Advisor.wecom_userid == userid)).first()
-        if advisor is not None:
-            return (advisor.name or userid, _roles(advisor)) if advisor.active else None
+        if advisor is not None:  # no console role (roles=[]): cannot sign in
+            roles = _roles(advisor)
+            return (advisor.name or userid, roles) if advisor.active and roles else None
     if svc.settings.is_demo and userid in DEMO_STAFF:
         return userid, frozenset(DEMO_STAFF[userid])
     return None
@@ -204,7 +205,7 @@ def login_page(request: Request, next: str | None = None, error: str | None = No
     if settings.is_demo:
         with svc.db.session() as session:
             rows = session.exec(select(Advisor).where(Advisor.active).order_by(Advisor.id)).all()
-            picker = [{"userid": a.wecom_userid, "name": a.name, "roles": sorted(_roles(a))} for a in rows]
+            picker = [{"userid": a.wecom_userid, "name": a.name, "roles": sorted(_roles(a))} for a in rows if _roles(a)]
         have = {r for p in picker for r in p["roles"]}
         picker += [{"userid": u, "name": "", "roles": list(r), "demo": True}
                    for u, r in DEMO_STAFF.items() if not have.intersection(r)]

@@ -70,6 +70,12 @@ class TestSignIn:
             s.add(row)
         assert staff.get("/").status_code == 303
 
+    def test_staff_without_a_console_role_cannot_sign_in(self, world):  # type: ignore[no-untyped-def]
+        with world.services.db.session() as s:
+            s.add(Advisor(wecom_userid="no_roles", name="无权限", roles=[]))
+        r = _anonymous(world).post("/login", data={"userid": "no_roles", "token": TOKEN})
+        assert r.status_code == 401 and "未开通控制台权限" in r.text
+
     def test_logout_ends_the_session(self, world):  # type: ignore[no-untyped-def]
         staff = world.login("adv_a")
         r = staff.post("/logout")
