@@ -45,8 +45,7 @@ STAFF = [
     {"wecom_userid": "adv_a", "name": "王顾问"},
     {"wecom_userid": "adv_b", "name": "李顾问"},
     {"wecom_userid": "boss", "name": "赵主管", "is_supervisor": True},
-    # Not advisors: capacity 0 and inactive-for-routing is the escalation service's business; these two only
-    # sign in to the console (see the report: routing should skip staff without the advisor role).
+    # Console-only staff. Escalation routing does not read roles yet; capacity 0 keeps them out of on-duty routing.
     {"wecom_userid": "cmp", "name": "钱合规", "roles": ["compliance"], "capacity": 0},
     {"wecom_userid": "ops", "name": "孙运营", "roles": ["ops"], "capacity": 0},
 ]
