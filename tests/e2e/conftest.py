@@ -5,11 +5,11 @@ by uvicorn, and the in-process worker threads."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel
 
 from bot.config import DEMO_WECOM, Settings, load_settings
 from bot.main import create_app
@@ -69,8 +69,9 @@ def write_kb(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+@contextmanager
+def live_world(tmp_path: Path, kb_paths: list[Path]) -> Iterator[Live]:
+    """Simulator + the app built by build_services() with its worker threads, the given knowledge base imported."""
     port = free_port()
     sim = WeComSimulator(DEMO_WECOM["wecom_corp_id"], DEMO_WECOM["wecom_agent_id"], DEMO_WECOM["wecom_secret"],
                          DEMO_WECOM["wecom_token"], DEMO_WECOM["wecom_aes_key"],
@@ -80,9 +81,9 @@ def live(tmp_path: Path) -> Iterator[Live]:
                                  wecom_api_base=sim.base_url, scrm_public_url=f"http://127.0.0.1:{port}",
                                  scrm_worker_poll_s=0.05, scrm_workers=2)
         services = build_services(settings)
-        SQLModel.metadata.create_all(services.db.engine)  # no-op once migrations cover every model
         services.wecom = WechatpyWeComClient(settings.wecom, services.db, backoff_base=0.01, backoff_max=0.05)
-        services.kb.import_paths([write_kb(tmp_path)])
+        report = services.kb.import_paths(kb_paths)
+        assert report.ok, report.problems
         with services.db.session() as s:
             s.add(Advisor(wecom_userid="adv_li", name="李经理"))
             s.add(Client(wecom_external_userid="wm_zhang", name="张先生", risk_level="C3", advisor_userid="adv_li"))
@@ -91,3 +92,9 @@ def live(tmp_path: Path) -> Iterator[Live]:
             yield Live(sim=sim, services=services, base=base, settings=settings, app=app)
         services.wecom.close()
         services.db.dispose()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    with live_world(tmp_path, [write_kb(tmp_path)]) as world:
+        yield world
