@@ -45,7 +45,8 @@ def build_router() -> APIRouter:
     def get_escalation(request: Request, escalation_id: int, staff: AdvisorDep) -> EscalationDetail:
         svc = request.app.state.services
         with svc.db.session() as session:
-            escalation_service.get_staff_or_raise(session=session, userid=staff.userid)
+            escalation_service.get_visible_or_raise(session=session, escalation_id=escalation_id,
+                                                    staff_userid=staff.userid)
             return escalation_service.get_detail(session=session, escalation_id=escalation_id, now=svc.now(),
                                                  settings=svc.settings)
 

@@ -17,6 +17,9 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
+STAFF_ROLES = ("advisor", "compliance", "ops")
+
+
 def _split(value: object) -> list[str]:
     if value is None:
         return []
@@ -174,6 +177,17 @@ class AdvisorRow(BaseModel):
     capacity: int = Field(default=20, ge=0, le=100000)
     is_supervisor: bool = False
     active: bool = True
+    # advisor (takes escalations), compliance (review queue), ops (knowledge base, clients, reminders)
+    roles: list[str] = Field(default_factory=lambda: ["advisor"])
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles(cls, value: object) -> list[str]:
+        roles = _split(value)
+        unknown = [r for r in roles if r not in STAFF_ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)} (use {', '.join(STAFF_ROLES)})")
+        return roles
 
     @field_validator("userid", mode="before")
     @classmethod

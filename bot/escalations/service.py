@@ -207,7 +207,7 @@ def route(
     """(advisor, on duty now): the owning advisor when working, else the least-loaded advisor on duty with capacity,
     else the owner (off duty: it waits for them), else the least-loaded active advisor. Never a supervisor."""
     advisors = session.exec(select(Advisor).where(Advisor.active, ~col(Advisor.is_supervisor))).all()
-    advisors = [a for a in advisors if a.wecom_userid not in exclude]
+    advisors = [a for a in advisors if a.wecom_userid not in exclude and is_advisor(a)]
     owner = next((a for a in advisors if client and a.wecom_userid == client.advisor_userid), None)
     if owner is not None and on_duty(owner, now, tz=tz, policy=policy):
         return owner, True
@@ -540,10 +540,15 @@ _STAFF_ACTIONS = (
 )
 
 
+def is_advisor(staff: Advisor) -> bool:
+    """Takes escalations: the advisor role (compliance and ops staff are staff rows too) or a supervisor."""
+    return staff.is_supervisor or "advisor" in (staff.roles or ())
+
+
 def get_staff_or_raise(*, session: Session, userid: str) -> Advisor:
     """The active advisor with this WeCom userid, or ForbiddenError."""
     staff = session.exec(select(Advisor).where(Advisor.wecom_userid == userid)).first()
-    if staff is None or not staff.active:
+    if staff is None or not staff.active or not is_advisor(staff):
         raise ForbiddenError(f"{userid!r} is not an active advisor")
     return staff
 
@@ -554,12 +559,22 @@ def _check_owner(escalation: Escalation, staff: Advisor) -> None:
     raise ForbiddenError(f"escalation {escalation.id} is assigned to another advisor")
 
 
+def get_visible_or_raise(*, session: Session, escalation_id: int, staff_userid: str) -> Escalation:
+    """An escalation this advisor may see: their own, an unassigned one, or any for a supervisor (as the console)."""
+    staff = get_staff_or_raise(session=session, userid=staff_userid)
+    escalation = get_escalation_or_raise(session=session, escalation_id=escalation_id)
+    _check_owner(escalation, staff)
+    return escalation
+
+
 def claim(*, session: Session, escalation_id: int, staff_userid: str, now: datetime) -> Escalation:
     """Take an escalation. Any active advisor may claim an unclaimed one (it helps the SLA); claimed is claimed."""
     staff = get_staff_or_raise(session=session, userid=staff_userid)
     escalation = get_escalation_or_raise(session=session, escalation_id=escalation_id, lock=True)
     if escalation.status == EscalationStatus.claimed and escalation.advisor_userid == staff.wecom_userid:
         return escalation  # a repeated click
+    if escalation.status != EscalationStatus.open:
+        _check_owner(escalation, staff)  # once someone has it, only they (or a supervisor) act on it
     previous = escalation.advisor_userid
     escalation.advisor_userid = staff.wecom_userid
     transition(session=session, escalation=escalation, action=EscalationAction.claim, actor=staff.wecom_userid,

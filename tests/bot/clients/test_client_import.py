@@ -121,3 +121,14 @@ def test_the_demo_files_import_cleanly(store):  # type: ignore[no-untyped-def]
         advisors = clients.import_advisors_file(session=session, path=demo / "advisors.json", now=NOW)
         report = clients.import_clients_file(session=session, path=demo / "clients.csv", now=NOW)
     assert advisors.ok and report.ok and report.created >= 1
+
+
+def test_advisor_roles_are_validated(store):  # type: ignore[no-untyped-def]
+    from bot.clients import service as client_service
+    from tests.scheduler.support import local
+
+    rows = [(1, {"userid": "cmp_1", "roles": "compliance"}), (2, {"userid": "x_2", "roles": "advisor;boss"})]
+    with store.session() as session:
+        report = client_service.import_advisors(session=session, rows=rows, now=local(2026, 12, 1))
+    assert report.created == 1 and [e.row for e in report.errors] == [2]
+    assert "boss" in report.errors[0].message

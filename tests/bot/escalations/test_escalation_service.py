@@ -325,3 +325,28 @@ class TestWeComSide:
             closed = esc.close_for_conversation(session=session, conversation_id=escalation.conversation_id,
                                                 now=TUESDAY_10)
             assert [e.id for e in closed] == [escalation.id] and escalation.status == EscalationStatus.resolved
+
+
+class TestStaffRoles:
+    def test_compliance_and_ops_staff_never_receive_escalations(self, store, settings):  # type: ignore[no-untyped-def]
+        with store.session() as session:
+            make_advisor(session, "cmp_1", roles=["compliance"], capacity=50)
+            make_advisor(session, "ops_1", roles=["ops"], capacity=50)
+            make_advisor(session, "adv_x", roles=["advisor"])
+            escalation = _escalate(session, settings, TUESDAY_10, owner="nobody")
+            assert escalation.advisor_userid == "adv_x"
+            with pytest.raises(ForbiddenError):
+                esc.claim(session=session, escalation_id=escalation.id, staff_userid="cmp_1", now=TUESDAY_10)
+
+    def test_a_claimed_escalation_belongs_to_its_advisor(self, store, settings):  # type: ignore[no-untyped-def]
+        with store.session() as session:
+            make_advisor(session, "adv_a")
+            make_advisor(session, "adv_b")
+            make_advisor(session, "boss", is_supervisor=True)
+            escalation = _escalate(session, settings, TUESDAY_10)
+            esc.claim(session=session, escalation_id=escalation.id, staff_userid="adv_a", now=TUESDAY_10)
+            with pytest.raises(ForbiddenError):
+                esc.claim(session=session, escalation_id=escalation.id, staff_userid="adv_b", now=TUESDAY_10)
+            with pytest.raises(ForbiddenError):
+                esc.get_visible_or_raise(session=session, escalation_id=escalation.id, staff_userid="adv_b")
+            assert esc.get_visible_or_raise(session=session, escalation_id=escalation.id, staff_userid="boss")
