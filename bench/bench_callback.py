@@ -45,9 +45,6 @@ from bot.main import create_app
 settings = load_settings(_env_file=None, scrm_env="demo", database_url=sys.argv[1], scrm_workers=0)
 db = Database(settings.db_url)
 db.migrate()
-from sqlmodel import SQLModel
-import bot.models
-SQLModel.metadata.create_all(db.engine)
 services = SimpleNamespace(settings=settings, db=db, now=lambda: datetime.now(UTC), wake=lambda: None)
 uvicorn.run(create_app(services, workers=False, scheduler=False), host="127.0.0.1", port=int(sys.argv[2]),
             log_level="warning")

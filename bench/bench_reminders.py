@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
-from sqlmodel import SQLModel, select  # noqa: E402
+from sqlmodel import select  # noqa: E402
 
 import bot.models  # noqa: E402,F401
 from bot.db import Database  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     url = args.db or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
     db = Database(url)
-    SQLModel.metadata.create_all(db.engine)
+    db.migrate()
     seed_s = seed(db, args.clients, args.kf_share, args.advisors)
 
     policy = ReminderPolicy()

@@ -27,7 +27,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlmodel import SQLModel  # noqa: E402
 
 import bot.models  # noqa: E402,F401
 from bot.config import load_settings  # noqa: E402
@@ -69,7 +68,7 @@ def base_sentences() -> list[str]:
 def build(n: int, root: Path, base: list[str], base_vectors: np.ndarray, base_tokens: list[list[str]]) -> KnowledgeBase:
     settings = load_settings(_env_file=None, scrm_env="demo", scrm_data_dir=root)
     db = Database(settings.db_url)
-    SQLModel.metadata.create_all(db.engine)
+    db.migrate()
     kb = KnowledgeBase.from_settings(settings, db)
     rng = np.random.default_rng(7)
     signature = tokens_signature()

@@ -384,11 +384,6 @@ class KnowledgeBase:
         index = self._get_index()
         return index.lexical.coverage(analyze(query), frozenset(analyze(text).tokens))
 
-    def unknown_terms(self, query: str) -> list[str]:
-        """The question's content words that occur nowhere in the knowledge base."""
-        index = self._get_index()
-        return [t for t in analyze(query).terms if t not in index.lexical.idf]
-
     def article_info(self, key: str) -> ArticleInfo | None:
         return self._get_index().articles.get(key)
 

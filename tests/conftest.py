@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import SQLModel
 
 import bot.models  # noqa: F401
 from bot.config import Settings, load_settings
@@ -62,7 +61,6 @@ def db(settings: Settings) -> Iterator[Database]:
     """A migrated SQLite database in the test's own directory."""
     database = Database(settings.db_url)
     database.migrate()
-    SQLModel.metadata.create_all(database.engine)  # no-op once migrations cover every model (test_migrations checks)
     yield database
     database.dispose()
 
@@ -72,6 +70,5 @@ def any_db(db_url: str) -> Iterator[Database]:
     """A migrated database on each backend (the test runs twice)."""
     database = Database(db_url)
     database.migrate()
-    SQLModel.metadata.create_all(database.engine)
     yield database
     database.dispose()

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from bot.db import Database
 from bot.models import Advisor, Client, Conversation, Message, Direction, MessageStatus
@@ -22,10 +22,9 @@ def local(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> d
 
 
 def ready_db(url: str) -> Database:
-    """A migrated database with every table (create_all fills in tables no migration has yet)."""
+    """A database migrated to the newest revision."""
     database = Database(url)
     database.migrate()
-    SQLModel.metadata.create_all(database.engine)
     return database
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from bot import worker
 from bot.config import DEMO_WECOM, Settings, load_settings
@@ -161,7 +161,6 @@ def make_world(tmp, env: str) -> Iterator[World]:  # type: ignore[no-untyped-def
                                  scrm_admin_token=TOKEN if env != "demo" else None)
         clock = Clock(sim, START)
         services = build_services(settings)
-        SQLModel.metadata.create_all(services.db.engine)  # no-op once migrations cover every model
         services.clock = clock
         services.wecom = WechatpyWeComClient(settings.wecom, services.db, clock=clock, backoff_base=0.01,
                                              backoff_max=0.05, timeout=5.0)

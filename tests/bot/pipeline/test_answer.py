@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel
 
 import bot.models  # noqa: F401
 from bot.config import load_settings
@@ -28,7 +27,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
     root = tmp_path_factory.mktemp("answer")
     settings = load_settings(_env_file=None, scrm_env="demo", scrm_data_dir=root / "var")
     db = Database(settings.db_url)
-    SQLModel.metadata.create_all(db.engine)
+    db.migrate()
     knowledge = KnowledgeBase.from_settings(settings, db)
     report = knowledge.import_paths([write_kb_files(root / "content")])
     assert report.ok, report.problems
@@ -236,7 +235,7 @@ def test_openai_compatible_embeddings(tmp_path: Path) -> None:
         settings = load_settings(_env_file=None, scrm_env="demo", scrm_data_dir=tmp_path / "var",
                                  embedding_base_url=server.base_url, embedding_model="fake-embed")
         db = Database(settings.db_url)
-        SQLModel.metadata.create_all(db.engine)
+        db.migrate()
         knowledge = KnowledgeBase.from_settings(settings, db)
         assert knowledge.import_paths([write_kb_files(tmp_path / "c")]).ok
         assert knowledge.search("印花税", k=3)[0].article_key == "t_stamp"
