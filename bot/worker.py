@@ -67,38 +67,42 @@ def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> timedelt
 # Inbound events ------------------------------------------------------------------------------------------------
 
 
-def claim_event(services) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
-    """Claim the oldest runnable event of a partition no other worker holds. Returns (id, attempt)."""
+def _claim_head_of_queue(services, model, *, group_by, unfinished, where=()):  # type: ignore[no-untyped-def]
+    """Claim the oldest runnable row among the first unfinished row of each group (a kf account's events, a
+    conversation's messages), so a group is worked one row at a time and in order. Returns (id, attempt)."""
     now = services.now()
+    received, processing = unfinished
     with services.db.session() as session:
-        first_per_partition = (
-            select(func.min(InboundEvent.id))
-            .where(col(InboundEvent.status).in_([EventStatus.pending, EventStatus.processing]))
-            .group_by(InboundEvent.partition_key)
+        first_per_group = (
+            select(func.min(model.id)).where(*where).where(col(model.status).in_(unfinished)).group_by(group_by)
         )
+        runnable_at = getattr(model, "next_attempt_at", model.lease_until)
         stmt = (
-            select(InboundEvent)
-            .where(col(InboundEvent.id).in_(first_per_partition))
+            select(model)
+            .where(col(model.id).in_(first_per_group))
             .where(
                 sa.or_(
-                    sa.and_(
-                        InboundEvent.status == EventStatus.pending,
-                        sa.or_(col(InboundEvent.next_attempt_at).is_(None), InboundEvent.next_attempt_at <= now),
-                    ),
-                    sa.and_(InboundEvent.status == EventStatus.processing, InboundEvent.lease_until <= now),
+                    sa.and_(model.status == received, sa.or_(col(runnable_at).is_(None), runnable_at <= now)),
+                    sa.and_(model.status == processing, model.lease_until <= now),
                 )
             )
-            .order_by(InboundEvent.id)
+            .order_by(model.id)
             .limit(1)
         )
-        event = session.exec(for_update(stmt, session)).first()
-        if event is None:
+        row = session.exec(for_update(stmt, session)).first()
+        if row is None:
             return None
-        event.status = EventStatus.processing
-        event.attempts += 1
-        event.lease_until = now + _lease(services)
-        session.add(event)
-        return event.id, event.attempts
+        row.status = processing
+        row.attempts += 1
+        row.lease_until = now + _lease(services)
+        session.add(row)
+        return row.id, row.attempts
+
+
+def claim_event(services) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
+    """Claim the oldest runnable event of a partition (kf account) no other worker holds."""
+    return _claim_head_of_queue(services, InboundEvent, group_by=InboundEvent.partition_key,
+                                unfinished=(EventStatus.pending, EventStatus.processing))
 
 
 def process_event(services, event_id: int, attempt: int) -> None:  # type: ignore[no-untyped-def]
@@ -205,38 +209,11 @@ def store_kf_message(*, session, item: dict, now: datetime) -> bool:  # type: ig
 
 
 def claim_message(services) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
-    """Claim the oldest unanswered client message of a conversation no other worker is answering."""
-    now = services.now()
-    with services.db.session() as session:
-        first_per_conversation = (
-            select(func.min(Message.id))
-            .where(Message.direction == Direction.inbound)
-            .where(col(Message.status).in_([MessageStatus.received, MessageStatus.processing]))
-            .group_by(Message.conversation_id)
-        )
-        stmt = (
-            select(Message)
-            .where(col(Message.id).in_(first_per_conversation))
-            .where(
-                sa.or_(
-                    sa.and_(
-                        Message.status == MessageStatus.received,
-                        sa.or_(col(Message.lease_until).is_(None), Message.lease_until <= now),
-                    ),
-                    sa.and_(Message.status == MessageStatus.processing, Message.lease_until <= now),
-                )
-            )
-            .order_by(Message.id)
-            .limit(1)
-        )
-        message = session.exec(for_update(stmt, session)).first()
-        if message is None:
-            return None
-        message.status = MessageStatus.processing
-        message.attempts += 1
-        message.lease_until = now + _lease(services)
-        session.add(message)
-        return message.id, message.attempts
+    """Claim the oldest unanswered client message of a conversation no other worker is answering. (A message put
+    back after an error waits until its `lease_until`.)"""
+    return _claim_head_of_queue(services, Message, group_by=Message.conversation_id,
+                                unfinished=(MessageStatus.received, MessageStatus.processing),
+                                where=(Message.direction == Direction.inbound,))
 
 
 def run_message(services, message_id: int, attempt: int) -> None:  # type: ignore[no-untyped-def]

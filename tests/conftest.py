@@ -72,3 +72,22 @@ def any_db(db_url: str) -> Iterator[Database]:
     database.migrate()
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def store(db: Database) -> Database:
+    """The advisors-and-time tests' name for `db`."""
+    return db
+
+
+@pytest.fixture
+def any_store(any_db: Database) -> Database:
+    return any_db
+
+
+@pytest.fixture
+def services(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+    """Services for tests that drive jobs and services directly (see tests/scheduler/support.py)."""
+    from tests.scheduler.support import FakeServices
+
+    return FakeServices(settings=settings, db=db)
