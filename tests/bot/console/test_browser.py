@@ -16,7 +16,8 @@ import pytest
 from sqlmodel import select
 
 from bot.models.compliance import ComplianceFlag
-from tests.bot.console.conftest import World, chrome, make_world
+from tests.bot.console.conftest import World, make_world
+from tests.support.browser import chrome
 
 pytestmark = pytest.mark.browser
 
