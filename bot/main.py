@@ -93,17 +93,13 @@ def _api_routers() -> list:
 
 
 def _mount_console(app: FastAPI) -> None:
-    try:
-        from bot.console import build_console
-    except ImportError:
-        return
+    from bot.console import build_console
+
     app.mount("/console", build_console())
 
 
 def _start_scheduler(services: Services):  # type: ignore[no-untyped-def]
-    try:
-        from scheduler.registry import start_scheduler
-    except ImportError:
-        log.warning("scheduler.unavailable")
-        return None
+    """This process's scheduler role: it leads at once when the scheduler lock is free, else waits its turn."""
+    from scheduler.registry import start_scheduler
+
     return start_scheduler(services)
