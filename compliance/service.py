@@ -109,8 +109,10 @@ def _rank(severity: str | None) -> int:
     return {"warn": 1, "review": 2, "block": 3}.get(severity or "", 0)
 
 
-def record_decision(*, session: Session, message: Any, reply: Any, decision: Any, now: datetime) -> list[ComplianceFlag]:
-    """The pipeline hook (`services.record_compliance`): flags for the client's message, the reply and the draft."""
+def record_decision(
+    *, session: Session, message: Any, reply: Any, decision: Any, now: datetime
+) -> list[ComplianceFlag]:
+    """Flags for one pipeline decision (called by the handler): the client's message, the reply and the draft."""
     flags: list[ComplianceFlag] = []
     conversation_id = getattr(message, "conversation_id", None)
     inbound = getattr(decision, "inbound", None)
@@ -270,3 +272,24 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value  # no formula injection when opened in a spreadsheet
     return value
+
+
+def segments(text: str, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The text cut into plain and hit pieces for highlighting (<mark>); overlapping hits merge into the first.
+    Each hit piece carries {category, severity, term}."""
+    marks = sorted((int(h.get("start", 0)), int(h.get("end", 0)), h) for h in hits
+                   if 0 <= int(h.get("start", 0)) < int(h.get("end", 0)) <= len(text))
+    out: list[dict[str, Any]] = []
+    pos = 0
+    for start, end, hit in marks:
+        start = max(start, pos)
+        if start >= end:
+            continue
+        if start > pos:
+            out.append({"text": text[pos:start], "hit": None})
+        out.append({"text": text[start:end],
+                    "hit": {"category": hit.get("category"), "severity": hit.get("severity"), "term": hit.get("term")}})
+        pos = end
+    if pos < len(text):
+        out.append({"text": text[pos:], "hit": None})
+    return out

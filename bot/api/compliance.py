@@ -71,25 +71,6 @@ def _summary(flag: ComplianceFlag) -> dict[str, Any]:
     return row
 
 
-def _segments(text: str, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The text cut into plain and highlighted pieces, for the console to render."""
-    marks = sorted((int(h["start"]), int(h["end"]), h) for h in hits if 0 <= int(h["start"]) < int(h["end"]))
-    out: list[dict[str, Any]] = []
-    pos = 0
-    for s, e, h in marks:
-        s = max(s, pos)
-        if s >= e:
-            continue
-        if s > pos:
-            out.append({"text": text[pos:s], "hit": None})
-        out.append({"text": text[s:e], "hit": {"category": h["category"], "severity": h["severity"],
-                                               "term": h["term"]}})
-        pos = e
-    if pos < len(text):
-        out.append({"text": text[pos:], "hit": None})
-    return out
-
-
 def build_router() -> APIRouter:
     """The compliance console's JSON API."""
     router = APIRouter(prefix="/compliance", tags=["compliance"])
@@ -136,7 +117,8 @@ def build_router() -> APIRouter:
                  "status": str(m.status), "at": m.created_at.isoformat() if m.created_at else None}
                 for m in reversed(rows)
             ]
-        return {**_summary(flag), "segments": _segments(flag.text, flag.hits or []), "category_details": categories,
+        return {**_summary(flag), "segments": compliance_service.segments(flag.text, flag.hits or []),
+                "category_details": categories,
                 "transcript": transcript, "current_lexicon_version": lex.version}
 
     @router.post("/flags/{flag_id}/decision")
@@ -171,7 +153,7 @@ def build_router() -> APIRouter:
         result = _gate(request).screen(body.text, direction=body.direction)
         out = result.to_json()
         out["lexicon_version"] = result.lexicon_version
-        out["segments"] = _segments(body.text, [h.to_json() for h in result.hits])
+        out["segments"] = compliance_service.segments(body.text, [h.to_json() for h in result.hits])
         return out
 
     return router

@@ -46,25 +46,6 @@ def _range(tz: Any, start: date | None, end: date | None) -> tuple[datetime | No
     return lo, hi
 
 
-def segments(text: str, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The text cut into plain and hit pieces (overlapping hits merged into the first), for <mark>."""
-    marks = sorted((int(h.get("start", 0)), int(h.get("end", 0)), h) for h in hits
-                   if 0 <= int(h.get("start", 0)) < int(h.get("end", 0)) <= len(text))
-    out: list[dict[str, Any]] = []
-    pos = 0
-    for start, end, hit in marks:
-        start = max(start, pos)
-        if start >= end:
-            continue
-        if start > pos:
-            out.append({"text": text[pos:start], "hit": None})
-        out.append({"text": text[start:end], "hit": hit})
-        pos = end
-    if pos < len(text):
-        out.append({"text": text[pos:], "hit": None})
-    return out
-
-
 @router.get("", response_class=HTMLResponse)
 def queue(
     request: Request,
@@ -105,7 +86,7 @@ def _flag_page(
                                                       before_id=before, limit=20)
     lexicon = _lexicon(svc)
     return render(request, "compliance/flag.html", {
-        "flag": flag, "segments": segments(flag.text or "", list(flag.hits or [])), "turns": turns,
+        "flag": flag, "segments": compliance_service.segments(flag.text or "", list(flag.hits or [])), "turns": turns,
         "categories": lexicon.categories, "current_version": lexicon.version, "error": error,
     }, status_code=status_code)
 
