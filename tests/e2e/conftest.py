@@ -70,8 +70,9 @@ def write_kb(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def live_world(tmp_path: Path, kb_paths: list[Path]) -> Iterator[Live]:
-    """Simulator + the app built by build_services() with its worker threads, the given knowledge base imported."""
+def live_world(tmp_path: Path, kb_paths: list[Path], database_url: str | None = None) -> Iterator[Live]:
+    """Simulator + the app built by build_services() with its worker threads, the given knowledge base imported
+    (SQLite under tmp_path unless a database URL is given)."""
     port = free_port()
     sim = WeComSimulator(DEMO_WECOM["wecom_corp_id"], DEMO_WECOM["wecom_agent_id"], DEMO_WECOM["wecom_secret"],
                          DEMO_WECOM["wecom_token"], DEMO_WECOM["wecom_aes_key"],
@@ -79,7 +80,7 @@ def live_world(tmp_path: Path, kb_paths: list[Path]) -> Iterator[Live]:
     with sim:
         settings = load_settings(_env_file=None, scrm_env="demo", scrm_data_dir=tmp_path / "var",
                                  wecom_api_base=sim.base_url, scrm_public_url=f"http://127.0.0.1:{port}",
-                                 scrm_worker_poll_s=0.05, scrm_workers=2)
+                                 scrm_worker_poll_s=0.05, scrm_workers=2, database_url=database_url)
         services = build_services(settings)
         services.wecom = WechatpyWeComClient(settings.wecom, services.db, backoff_base=0.01, backoff_max=0.05)
         report = services.kb.import_paths(kb_paths)
@@ -97,4 +98,11 @@ def live_world(tmp_path: Path, kb_paths: list[Path]) -> Iterator[Live]:
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
     with live_world(tmp_path, [write_kb(tmp_path)]) as world:
+        yield world
+
+
+@pytest.fixture
+def live_any_db(tmp_path: Path, db_url: str) -> Iterator[Live]:
+    """The live world on each backend: a SQLite file, and a fresh PostgreSQL database."""
+    with live_world(tmp_path, [write_kb(tmp_path)], database_url=db_url) as world:
         yield world

@@ -25,9 +25,9 @@ def start_worker(live, mode: str) -> subprocess.Popen:  # type: ignore[no-untype
     data_dir = live.settings.data_dir
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.worker_proc", str(data_dir), live.sim.base_url, mode],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": live.settings.db_url},
     )
-    ready = data_dir / f"worker-ready-{mode}"
+    ready = data_dir / f"worker-ready-{proc.pid}"
     deadline = time.monotonic() + 60
     while not ready.exists():
         assert proc.poll() is None, "worker process died at start"
@@ -42,8 +42,9 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def edge_only(live):
-    """The live world with its in-process workers stopped: only the worker subprocesses work the queue."""
+def edge_only(live_any_db):
+    """The live world (on each backend) with its in-process workers stopped: only the worker subprocesses work."""
+    live = live_any_db
     live.app.state.worker_pool.stop()
     live.services.wake = lambda: None
     return live
@@ -110,3 +111,22 @@ def _item_status(live):  # type: ignore[no-untyped-def]
     with live.services.db.session() as s:
         items = s.exec(select(OutboxItem)).all()
         return items[0].status if items else None
+
+
+def test_two_worker_processes_share_the_queue(edge_only):
+    """Two worker processes on one database: every message answered exactly once, each client's in order."""
+    live = edge_only
+    workers = [start_worker(live, "normal"), start_worker(live, "normal")]
+    try:
+        questions = ["客服热线是多少？", "开户需要准备什么材料？", "创业板涨跌幅限制是多少"]
+        for round_ in range(len(questions)):
+            for client in range(6):
+                live.say(f"wm_multi_{client}", questions[round_], wait=False)
+        for client in range(6):
+            replies = live.sim.wait_for_sent(f"wm_multi_{client}", len(questions), timeout=60)
+            assert "95000" in replies[0]["text"] and "身份证" in replies[1]["text"] and "20%" in replies[2]["text"]
+        time.sleep(1.5)  # longer than the lease: nothing more may arrive
+        assert all(len(live.sim.sent_to(f"wm_multi_{c}")) == len(questions) for c in range(6))
+    finally:
+        for proc in workers:
+            kill(proc)

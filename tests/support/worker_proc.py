@@ -7,6 +7,7 @@ is being processed; `normal` just works.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,13 +30,13 @@ class HangingAnswerer:
 def main() -> None:
     data_dir, api_base, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     settings = load_settings(_env_file=None, scrm_env="demo", scrm_data_dir=data_dir, wecom_api_base=api_base,
-                             scrm_lease_s=1.0, scrm_worker_poll_s=0.05)
+                             scrm_lease_s=1.0, scrm_worker_poll_s=0.05, database_url=os.environ.get("DATABASE_URL"))
     services = build_services(settings, migrate=False)
     if mode == "hang-in-answer":
         services.answerer = HangingAnswerer(Path(data_dir) / "answer-started")
     pool = WorkerPool(services, threads=1, poll_s=0.05)
     pool.start()
-    (Path(data_dir) / f"worker-ready-{mode}").write_text("ok")
+    (Path(data_dir) / f"worker-ready-{os.getpid()}").write_text(mode)
     while True:
         time.sleep(1)
 
