@@ -2,6 +2,7 @@
 
 Payload contract per kind:
 - kf_text:       target=external_userid, payload={"open_kfid", "text"}
+- kf_welcome:    target=external_userid, payload={"code", "text"} (the enter_session welcome_code, valid 20 s)
 - app_message:   target=staff userid,    payload={"msgtype": "text"|"markdown"|"textcard"|"template_card", "content": {...}}
 - service_state: target=external_userid, payload={"open_kfid", "service_state": int, "servicer_userid": str|None}
 - msg_template:  target=staff userid (the sender who confirms), payload={"external_userids": [...], "text"}

@@ -193,6 +193,9 @@ def store_kf_message(*, session, item: dict, now: datetime) -> bool:  # type: ig
         return False
     if origin == KF_ORIGIN_EVENT and msgtype == "event":
         event = item.get("event", {})
+        if event.get("event_type") == "enter_session" and event.get("welcome_code"):
+            _welcome(session=session, event=event, now=now)
+            return False
         if event.get("event_type") == "session_status_change" and int(event.get("change_type", 0)) == KF_SESSION_ENDED:
             conversation = conversation_service.get_or_create_conversation(
                 session=session, open_kfid=str(event.get("open_kfid", open_kfid)),
@@ -203,6 +206,24 @@ def store_kf_message(*, session, item: dict, now: datetime) -> bool:  # type: ig
             session.add(conversation)
             escalation_service.close_for_conversation(session=session, conversation_id=conversation.id, now=now)
     return False
+
+
+def _welcome(*, session, event: dict, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """A client opened the chat and WeCom offers a welcome: greet them (reviewed canned text) with its code."""
+    conversation = conversation_service.get_or_create_conversation(
+        session=session, open_kfid=str(event.get("open_kfid", "")),
+        external_userid=str(event.get("external_userid", "")), now=now,
+    )
+    code, text = str(event["welcome_code"]), canned("kf_welcome")
+    key = f"welcome-{code}"[:128]
+    if outbox.get_by_key(session=session, key=key) is not None:
+        return
+    greeting = Message(conversation_id=conversation.id, direction=Direction.outbound, sender="bot", text=text,
+                       status=MessageStatus.pending, action="welcome", created_at=now)
+    session.add(greeting)
+    session.flush()
+    outbox.enqueue(session=session, kind=OutboxKind.kf_welcome, key=key, target=conversation.wecom_external_userid,
+                   payload={"code": code, "text": text}, conversation_id=conversation.id, message_id=greeting.id)
 
 
 # Inbound messages ----------------------------------------------------------------------------------------------
@@ -390,6 +411,10 @@ def _send_kf_text(services, *, item_id: int, key: str, target: str, payload: dic
     return last_msgid
 
 
+def _send_kf_welcome(services, *, item_id: int, payload: dict, **_: object) -> str:  # type: ignore[no-untyped-def]
+    return services.wecom.send_kf_event_text(code=payload["code"], text=payload["text"], msgid=f"scrm{item_id}w")
+
+
 def _send_app_message(services, *, target: str, payload: dict, **_: object) -> str:  # type: ignore[no-untyped-def]
     return services.wecom.send_app_message(touser=target, msgtype=payload["msgtype"], content=payload["content"])
 
@@ -409,6 +434,7 @@ def _send_msg_template(services, *, target: str, payload: dict, **_: object) -> 
 
 _SENDERS = {
     OutboxKind.kf_text: _send_kf_text,
+    OutboxKind.kf_welcome: _send_kf_welcome,
     OutboxKind.app_message: _send_app_message,
     OutboxKind.service_state: _send_service_state,
     OutboxKind.msg_template: _send_msg_template,

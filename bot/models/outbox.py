@@ -12,6 +12,7 @@ from bot.models.base import dt_field, json_field
 
 class OutboxKind(StrEnum):
     kf_text = "kf_text"  # kf/send_msg to a client
+    kf_welcome = "kf_welcome"  # kf/send_msg_on_event with an enter_session welcome_code
     app_message = "app_message"  # message/send to staff
     service_state = "service_state"  # kf/service_state/trans
     msg_template = "msg_template"  # externalcontact/add_msg_template (advisor confirms)

@@ -75,6 +75,8 @@ class WeComClient(Protocol):
 
     def send_kf_text(self, *, open_kfid: str, external_userid: str, text: str, msgid: str) -> str: ...
 
+    def send_kf_event_text(self, *, code: str, text: str, msgid: str) -> str: ...
+
     def get_service_state(self, *, open_kfid: str, external_userid: str) -> tuple[int, str | None]: ...
 
     def trans_service_state(
@@ -371,6 +373,17 @@ class WechatpyWeComClient:
             "text": {"content": text},
         }
         result = self._call("kf/send_msg", "kf/send_msg", data=data, kf=True)
+        return str(result.get("msgid") or msgid)
+
+    def send_kf_event_text(self, *, code: str, text: str, msgid: str) -> str:
+        """kf/send_msg_on_event: a text answering an event code (the enter_session welcome_code, valid 20 s, once).
+        Does not count against the 5-messages-in-48h window."""
+        if not KF_MSGID.match(msgid):
+            raise ValueError("msgid must match [0-9a-zA-Z_-]{1,32}")
+        if not text or utf8_len(text) > WECOM_TEXT_MAX_BYTES:
+            raise ValueError(f"text must be 1..{WECOM_TEXT_MAX_BYTES} bytes")
+        data = {"code": code, "msgid": msgid, "msgtype": "text", "text": {"content": text}}
+        result = self._call("kf/send_msg_on_event", "kf/send_msg_on_event", data=data, kf=True)
         return str(result.get("msgid") or msgid)
 
     def get_service_state(self, *, open_kfid: str, external_userid: str) -> tuple[int, str | None]:

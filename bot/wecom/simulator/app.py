@@ -91,6 +91,10 @@ def build_app(sim: WeComSimulator) -> FastAPI:
     async def send_msg(request: Request) -> Any:
         return await _api("kf/send_msg", request, state.send_msg)
 
+    @app.post("/cgi-bin/kf/send_msg_on_event")
+    async def send_msg_on_event(request: Request) -> Any:
+        return await _api("kf/send_msg_on_event", request, state.send_msg_on_event)
+
     @app.post("/cgi-bin/kf/service_state/get")
     async def service_state_get(request: Request) -> Any:
         return await _api("kf/service_state/get", request, state.service_state_get)
@@ -167,6 +171,17 @@ def build_app(sim: WeComSimulator) -> FastAPI:
                                 status_code=400)
         result = sim.client_says(external_userid, text, open_kfid=open_kfid, wait=False)
         return {"msgid": result.msgid}
+
+    @app.post("/sim/api/enter")
+    async def enter(request: Request) -> Any:
+        """The client opens the chat (the page does this when it switches to a client)."""
+        body = await _body(request) or {}
+        external_userid = str(body.get("external_userid") or "").strip()
+        open_kfid = str(body.get("open_kfid") or state.default_open_kfid)
+        if not 0 < len(external_userid) <= 64:
+            return JSONResponse({"error": "external_userid (≤ 64 chars) is required"}, status_code=400)
+        sim.client_enters(external_userid, open_kfid=open_kfid, wait=False)
+        return {"ok": True}
 
     @app.post("/sim/api/servicer/say")
     async def servicer_say(request: Request) -> Any:

@@ -199,6 +199,14 @@ class WeComSimulator:
         )
         return self._notify(item, duplicate=duplicate, wait=wait)
 
+    def client_enters(
+        self, external_userid: str, *, open_kfid: str | None = None, scene: str = "", wait: bool = True
+    ) -> CallbackResult:
+        """A client opens the kf chat: an enter_session event (with a welcome_code when WeCom would give one)."""
+        item = self.state.client_enters(open_kfid=open_kfid or self.state.default_open_kfid,
+                                        external_userid=external_userid, scene=scene)
+        return self._notify(item, wait=wait)
+
     def servicer_says(
         self, external_userid: str, servicer_userid: str, text: str, *, open_kfid: str | None = None,
         wait: bool = True,

@@ -19,6 +19,7 @@ from typing import Any
 TOKEN_TTL_S = 7200
 CALLBACK_TOKEN_TTL_S = 600  # the Token of a kf_msg_or_event callback is valid 10 minutes
 WINDOW_S = 48 * 3600
+WELCOME_CODE_TTL_S = 20  # an enter_session welcome_code is valid 20 seconds, once
 WINDOW_MESSAGES = 5
 SYNC_HISTORY_S = 3 * 24 * 3600  # an empty cursor starts at the earliest message of the last 3 days
 KF_TEXT_MAX_BYTES = 2048
@@ -88,6 +89,7 @@ class Session:
     last_client_at: float | None = None
     sent_in_window: int = 0
     code_issued: bool = False
+    last_welcome_at: float | None = None
 
 
 @dataclass
@@ -109,6 +111,7 @@ class SimState:
         self.sessions: dict[tuple[str, str], Session] = {}
         self.kf_sent: list[dict] = []
         self.kf_sent_ids: dict[tuple[str, str], dict] = {}
+        self.welcome_codes: dict[str, tuple[str, str, float]] = {}  # code -> (open_kfid, external_userid, at)
         self.app_messages: list[dict] = []
         self.state_changes: list[dict] = []
         self.msg_templates: list[dict] = []
@@ -267,6 +270,24 @@ class SimState:
                          servicer_userid=servicer_userid, msgid=item["msgid"])
             return item
 
+    def client_enters(self, *, open_kfid: str, external_userid: str, scene: str = "") -> dict:
+        """A client opens the kf chat: an enter_session event, with a welcome_code (valid 20 s, usable once) when
+        the client got no welcome and wrote nothing in the last 48 hours, as WeCom does."""
+        with self.lock:
+            self.kf_accounts.setdefault(open_kfid, open_kfid)
+            session = self.session(open_kfid, external_userid)
+            event = {"event_type": "enter_session", "open_kfid": open_kfid, "external_userid": external_userid,
+                     "scene": scene}
+            recent = [t for t in (session.last_client_at, session.last_welcome_at) if t is not None]
+            if not recent or self.now() - max(recent) > WINDOW_S:
+                code = "simwelcome" + secrets.token_hex(8)
+                self.welcome_codes[code] = (open_kfid, external_userid, self.now())
+                event["welcome_code"] = code
+            item = {"msgid": "sim" + secrets.token_hex(12), "send_time": int(self.now()), "origin": 4,
+                    "msgtype": "event", "event": event}
+            self._append_stream(item)
+            return item
+
     def servicer_ends_session(self, *, open_kfid: str, external_userid: str) -> dict:
         """The advisor ends the session in WeCom: state 4 and a session_status_change event (change_type 3)."""
         with self.lock:
@@ -371,6 +392,35 @@ class SimState:
             self.kf_sent.append(record)
             self.kf_sent_ids[(open_kfid, msgid)] = record
             self._record("bot", open_kfid=open_kfid, external_userid=touser, text=content, msgid=msgid)
+            return ok(msgid=msgid)
+
+    def send_msg_on_event(self, body: dict) -> dict:
+        """kf/send_msg_on_event with an enter_session welcome_code: one text within 20 s of the event."""
+        code = str(body.get("code") or "")
+        if body.get("msgtype") != "text":
+            return err(40008, "the simulator takes text only")
+        content = (body.get("text") or {}).get("content")
+        if not isinstance(content, str) or not content:
+            return err(44004)
+        if _b(content) > KF_TEXT_MAX_BYTES:
+            return err(45002, f"text is {_b(content)} bytes, at most {KF_TEXT_MAX_BYTES}")
+        msgid = body.get("msgid")
+        if msgid is not None and not MSGID.match(str(msgid)):
+            return err(40058, "invalid msgid")
+        with self.lock:
+            issued = self.welcome_codes.pop(code, None)
+            if issued is None:
+                return err(40029, "invalid or used code")  # errcode of a bad code: a best guess, not documented
+            open_kfid, external_userid, at = issued
+            if self.now() - at > WELCOME_CODE_TTL_S:
+                return err(40029, "code expired")
+            self.session(open_kfid, external_userid).last_welcome_at = self.now()
+            msgid = msgid or "simwelcome" + secrets.token_hex(8)
+            record = {"msgid": msgid, "open_kfid": open_kfid, "external_userid": external_userid, "text": content,
+                      "at": int(self.now())}
+            self.kf_sent.append(record)
+            self.kf_sent_ids[(open_kfid, msgid)] = record
+            self._record("bot", open_kfid=open_kfid, external_userid=external_userid, text=content, msgid=msgid)
             return ok(msgid=msgid)
 
     def service_state_get(self, body: dict) -> dict:

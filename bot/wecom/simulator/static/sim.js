@@ -105,6 +105,7 @@
       localStorage.setItem("sim.kf", kf);
       clearTimeout(timer);
       reset();
+      postJSON("/sim/api/enter", { external_userid: client, open_kfid: kf }).catch(() => {});
       poll();
     });
 
