@@ -56,3 +56,17 @@ class TestLoadSettings:
     def test_llm_half_configured_is_an_error(self):
         with pytest.raises(ConfigError, match="LLM_BASE_URL and LLM_MODEL"):
             load_settings(_env_file=None, **VALID, llm_base_url="http://127.0.0.1:1/v1")
+
+
+def test_env_example_lists_every_setting():
+    from pathlib import Path
+
+    from bot.config import Settings
+
+    listed = {
+        line.split("=", 1)[0].lstrip("# ").strip()
+        for line in (Path(__file__).resolve().parents[2] / ".env.example").read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.startswith("# ") or line.startswith("# DATABASE_URL=")
+    }
+    missing = {name.upper() for name in Settings.model_fields} - listed
+    assert missing == set()
