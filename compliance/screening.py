@@ -95,7 +95,9 @@ def screen(
     norm = lex.normalizer.normalize(joined)
     cands = _candidates(lex, norm, direction)
     # longest match wins (per category), then compliant contexts: 预期收益率这个说法 clears 预期收益 too
-    kept = [c for c in _dedupe(cands) if not _allowed(lex, norm, c, direction)]
+    kept, cleared = [], []
+    for c in _dedupe(cands):
+        (cleared if _allowed(lex, norm, c, direction) else kept).append(c)
     hits: list[ScreenHit] = []
     for c in kept:
         start, end = norm.span(c.s, c.e)
@@ -110,7 +112,15 @@ def screen(
         hits.append(ScreenHit(term=c.entry.term, category=c.entry.category, severity=sev, start=start - offset,
                               end=end - offset, layer=layer, matched=text[start - offset:end - offset]))
     if semantic is not None and direction != "in":
-        hits.extend(semantic.find(text, skip=[(h.start, h.end) for h in hits]))
+        skip = [(h.start, h.end) for h in hits]
+        # a sentence whose keyword was cleared as a warning or a quoted mention (如果有人说稳赚，那是骗局) is
+        # compliant as a whole: the semantic stage must not flag it again for the same words
+        for c in cleared:
+            if _warning(lex, norm, c):
+                start, end = norm.span(c.s, c.e)
+                if end > offset:
+                    skip.append((max(start, offset) - offset, end - offset))
+        hits.extend(semantic.find(text, skip=skip))
     hits.sort(key=lambda h: (h.start, h.end, h.category))
     violations = [h for h in hits if _is_violation(lex, h.category, direction)]
     signals = frozenset(
@@ -308,6 +318,16 @@ def _allowed(lex: Lexicon, norm: Normalized, c: _Cand, direction: Direction) -> 
     if direction != "in" and cat.context_allow and any(cue in sentence for cue in cat.context_allow):
         return True
     return False
+
+
+def _warning(lex: Lexicon, norm: Normalized, c: _Cand) -> bool:
+    """The candidate was cleared because its sentence warns about it or quotes it, not merely negates it."""
+    sent_lo, sent_hi = norm.sentence_bounds(c.s)
+    sentence = norm.skeleton[sent_lo:max(sent_hi, c.e)]
+    cat = lex.categories[c.entry.category]
+    if cat.education and any(cue in sentence for cue in lex.education_cues):
+        return True
+    return _mentioned(lex, norm, c.s, c.e, sentence)
 
 
 def _overlaps(skel: str, a: str, s: int, e: int) -> bool:

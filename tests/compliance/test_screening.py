@@ -266,3 +266,53 @@ def test_compliant_knowledge_base_text_is_not_flagged() -> None:
     lex = default_lexicon()
     flagged_texts = [t for t in texts if screen(t, lexicon=lex, direction="out").flagged]
     assert len(texts) > 300 and flagged_texts == []
+
+
+class _FlagEverySentence:
+    """A semantic stage that flags whatever it is not told to skip."""
+
+    def find(self, text, *, skip=()):
+        from compliance.screening import ScreenHit
+
+        if any(s < len(text) and e > 0 for s, e in skip):
+            return []
+        return [ScreenHit(term="≈", category="guarantee_return", severity="review", start=0, end=len(text),
+                          layer="semantic", matched=text)]
+
+
+def test_semantic_stage_skips_a_sentence_whose_keyword_was_cleared_as_a_warning() -> None:
+    warning = "要是有人跟你说买这个稳赚，那是骗人的，别信。"
+    assert not screen(warning, direction="out", semantic=_FlagEverySentence()).flagged
+    # a plain negation is not a warning: the semantic stage still sees the sentence
+    assert screen("这款不保本，但只会多不会少。", direction="out", semantic=_FlagEverySentence()).flagged
+
+
+@pytest.mark.parametrize("text", [
+    "到期本金如数返还，您只管放心。",
+    "收益只是多赚少赚的问题，不会亏。",
+    "有我们公司托底，跌了也不要紧。",
+    "年化六个点是稳稳的。",
+    "验证码发过来我帮您弄。",
+    "把信用卡背面的三位数字发我。",
+    "认购满二十万，再送您两张购物卡。",
+    "这家私募的基金经理从来没看走眼过。",
+    "拿您父母的账户去买就不用测评了。",
+])
+def test_general_families_added_for_unseen_phrasings(text: str) -> None:
+    assert screen(text, direction="out").flagged, text
+
+
+@pytest.mark.parametrize("text", [
+    "我们没办法保证收益，请理性投资。",
+    "全权委托是被禁止的，请您本人下单。",
+    "验证码会发送到您手机，请勿告诉他人。",
+    "政策托底预期升温，市场情绪回暖。",
+    "单笔最高可申购100万元。",
+])
+def test_compliant_lookalikes_of_the_new_families(text: str) -> None:
+    assert not screen(text, direction="out").flagged, text
+
+
+@pytest.mark.parametrize("text", ["想找个地方了结自己。", "活着真没意思。", "干脆一死了之。"])
+def test_more_distress_phrasings(text: str) -> None:
+    assert screen(text, direction="in").flagged, text
