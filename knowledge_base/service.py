@@ -33,7 +33,7 @@ from knowledge_base.embeddings import Embedder, build_embedder
 from knowledge_base.ingest import ArticleData, IngestProblem, chunk_article, discover, embed_text_for, load_file
 from knowledge_base.retrieval import ArticleInfo, ChunkRecord, LexicalIndex, Passage, rrf
 from knowledge_base.store import VectorStore
-from knowledge_base.text import analyze, synonyms, tokens_signature
+from knowledge_base.text import analyze, normalize, synonyms, tokens_signature
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,15 @@ class _SearchIndex:
             if articles.get(record.article_key) is not None and articles[record.article_key].kind == "faq":
                 union.setdefault(record.article_key, set()).update(record.tokens)
         self.faq_tokens = {key: frozenset(tokens) for key, tokens in union.items()}
+        # An FAQ's question wordings, analysed (for question_fit).
+        self.questions: dict[str, list[Any]] = {}
+        texts: dict[str, list[str]] = {}
+        for record in records:
+            if record.article_key in self.faq_tokens:
+                texts.setdefault(record.article_key, []).append(record.text)
+                if record.kind in ("question", "similar"):
+                    self.questions.setdefault(record.article_key, []).append(analyze(record.text))
+        self.faq_text = {key: normalize(" ".join(parts)) for key, parts in texts.items()}
         # Every character the published content uses (a word made of others names something it never mentions).
         # (The domain dictionary counts as known content too.)
         domain = synonyms()
@@ -383,6 +392,34 @@ class KnowledgeBase:
         """idf-weighted share of the question's content found in `text` (0..1)."""
         index = self._get_index()
         return index.lexical.coverage(analyze(query), frozenset(analyze(text).tokens))
+
+    def question_fit(self, query: str, key: str) -> float:
+        """How much of an FAQ's own question (standard or similar wording, the best one) the client's question asks:
+        idf-weighted share of that wording's content terms found in the query. Low when the FAQ asks about something
+        the client did not (新股中签后什么时候能卖 vs 新股中签最晚什么时候缴款)."""
+        index = self._get_index()
+        variants = index.questions.get(key)
+        if not variants:
+            return 1.0
+        query_tokens = frozenset(analyze(query).tokens)
+        # A wording of one or two words (我今天成交了吗) is asked by many questions that mean something else.
+        return max(
+            index.lexical.coverage(variant, query_tokens) * min(1.0, len(variant.words) / 3) for variant in variants
+        )
+
+    def entity_fit(self, query: str, key: str) -> float:
+        """Share of the named things in the question (boards, markets, C/R levels, fund types, holidays; from the
+        domain dictionary) that an FAQ mentions anywhere: 科创板要两年经验吗 is not about an FAQ that never says 科创板."""
+        index = self._get_index()
+        text = index.faq_text.get(key)
+        if text is None:
+            return 1.0
+        norm = normalize(query)
+        names = [n for names in synonyms().entities.values() for n in (normalize(x) for x in names) if n in norm]
+        names = [n for n in names if not any(n != m and n in m for m in names)]  # 科创板 contains 创业板? no; 主板 in 科创板? no
+        if not names:
+            return 1.0
+        return sum(n in text for n in names) / len(names)
 
     def article_info(self, key: str) -> ArticleInfo | None:
         return self._get_index().articles.get(key)

@@ -19,7 +19,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 SYNONYMS_PATH = Path(__file__).with_name("synonyms.yaml")
-_ANALYZER_VERSION = "a3"
+_ANALYZER_VERSION = "a4"
 CANON_PREFIX = "§"  # canonical synonym tokens never collide with words
 
 STOPWORDS = frozenset(
@@ -152,7 +152,16 @@ class Analysis:
 
 
 def analyze(text: str) -> Analysis:
-    """Words, bigrams and synonym tokens of a text."""
+    """Words, bigrams and synonym tokens of a text (cached: a question is analysed for several scores)."""
+    return _analyze_cached(text or "", synonyms().signature)
+
+
+@lru_cache(maxsize=4096)
+def _analyze_cached(text: str, signature: str) -> Analysis:
+    return _analyze(text)
+
+
+def _analyze(text: str) -> Analysis:
     norm = normalize(text)
     jieba = _jieba()
     words = []
@@ -170,7 +179,7 @@ def analyze(text: str) -> Analysis:
     return Analysis(words=tuple(words), bigrams=tuple("_" + b for b in bigrams), canon=canon)
 
 
-_SINGLE_KEEP = frozenset("股 债 税 卡 费 钱 息 利 户 号")
+_SINGLE_KEEP = frozenset("股 债 税 卡 费 钱 息 利 户 号 买 卖 免 借 涨 跌")
 
 
 def tokens(text: str) -> list[str]:

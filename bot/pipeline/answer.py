@@ -45,6 +45,12 @@ class Thresholds:
     dense_floor: float = 0.86  # cosine at or below this counts as no semantic match
     dense_span: float = 0.08  # cosine above floor + span counts as a full semantic match
     unknown_subject: float = 0.60  # a question naming a noun the KB never mentions needs this much to be answered
+    rerank_margin: float = 0.25  # FAQs this close to the best FAQ are re-ordered by what exactly they answer
+    fit_weight: float = 0.30  # ... by how much of the FAQ's own question the client asks (question_fit)
+    entity_weight: float = 0.30  # ... by whether the FAQ names the boards/markets/levels the client names
+    kind_weight: float = 0.20  # ... by whether the answer holds the kind of fact asked for (a time, a fee, ...)
+    kind_sentence: float = 0.15  # a document sentence holding the kind of fact asked for counts this much more
+    cited_slack: float = 0.10  # a document the FAQ answer itself cites supplements it with this much less confidence
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Candidate:
     title: str
     score: float
     passages: list[Passage] = field(default_factory=list)
+    rank: float = 0.0  # the re-ranking key among near-tied FAQs (score plus fit bonuses)
 
     @property
     def article(self):  # type: ignore[no-untyped-def]
@@ -222,7 +229,44 @@ class KBAnswerer:
                 cand.score = 0.55 * self._semantic(dense) + 0.45 * coverage
             else:
                 cand.score = max(0.55 * self._semantic(p.dense) + 0.45 * p.coverage for p in cand.passages)
-        return sorted(grouped.values(), key=lambda c: c.score, reverse=True)
+        ranked = sorted(grouped.values(), key=lambda c: c.score, reverse=True)
+        return self._rerank_faqs(query, ranked)
+
+    def _rerank_faqs(self, query: str, ranked: list[Candidate]) -> list[Candidate]:
+        """Near-duplicate FAQs (新股中签后怎么缴款 / 新股中签缴款后什么时候能卖) score alike on shared words; among the FAQs
+        close to the best one, prefer the one whose own question the client actually asks, that names the same
+        board or market, and whose answer holds the kind of fact asked for (最晚 -> a deadline, 几点 -> a time)."""
+        th = self.thresholds
+        faqs = [c for c in ranked if c.kind == "faq"]
+        for c in ranked:
+            c.rank = c.score
+        if len(faqs) < 2:
+            return ranked
+        top = faqs[0].score
+        # Never trade an FAQ good enough to answer for one that is not.
+        floor = max(top - th.rerank_margin, th.faq if top >= th.faq else 0.0)
+        close = [c for c in faqs if c.score >= floor]
+        if len(close) < 2:
+            return ranked
+        kinds = asked_kinds(query)
+        fit = getattr(self.kb, "question_fit", None)
+        ent = getattr(self.kb, "entity_fit", None)
+        for c in close:
+            bonus = 0.0
+            if fit is not None:
+                bonus += th.fit_weight * fit(query, c.key)
+            if ent is not None:
+                bonus += th.entity_weight * ent(query, c.key)
+            # (A handoff entry's holding reply hands the question to a person, who gives whatever fact is asked.)
+            if kinds and c.article is not None and (c.handoff or holds_kind(c.article.answer, kinds)):
+                bonus += th.kind_weight
+            c.rank = c.score + bonus
+        order = sorted(close, key=lambda c: c.rank, reverse=True)
+        slots = [i for i, c in enumerate(ranked) if c in close]
+        result = list(ranked)
+        for i, c in zip(slots, order, strict=True):
+            result[i] = c
+        return result
 
     # Outcomes ------------------------------------------------------------------------------------------------------
 
@@ -237,6 +281,7 @@ class KBAnswerer:
             if (
                 other.kind == "faq" and not other.handoff and other.score >= self.thresholds.faq
                 and best.score - other.score <= self.thresholds.companion
+                and best.rank - other.rank <= self.thresholds.companion
             ):
                 chosen.append(other)
         parts = [c.article.answer for c in chosen]
@@ -246,9 +291,14 @@ class KBAnswerer:
         doc = next((c for c in candidates if c.kind == "document"), None)
         faq_cover = max((p.coverage for p in best.passages if p.chunk_kind == "answer"), default=0.0)
         doc_cover = max((p.coverage for p in doc.passages), default=0.0) if doc is not None else 0.0
-        if doc is not None and (doc.score > best.score or doc_cover >= faq_cover + self.thresholds.doc_adds):
+        # An FAQ answer that refers the client to a document (详见《…》) is completed from it more readily.
+        cites = doc is not None and cites_document(best.article.answer, doc.title)
+        if doc is not None and (
+            doc.score > best.score or doc_cover >= faq_cover + self.thresholds.doc_adds
+            or (cites and doc_cover >= faq_cover)
+        ):
             text, used, confidence = self._extract(query, [doc])
-            if text and confidence >= self.thresholds.document:
+            if text and confidence >= self.thresholds.document - (self.thresholds.cited_slack if cites else 0.0):
                 titles = "、".join(f"《{c.title}》" for c in used)
                 parts.append(f"{canned('kb_grounded_intro', title=titles)}\n{text}")
                 chosen.extend(used)
@@ -347,6 +397,8 @@ class KBAnswerer:
         best_text = ""
         best_used: list[Candidate] = []
         best_conf = 0.0
+        best_select = 0.0
+        kinds = asked_kinds(query)
         for cand in candidates[:3]:
             if cand.kind != "document":
                 continue
@@ -354,7 +406,8 @@ class KBAnswerer:
                 if p.chunk_kind != "passage":
                     continue
                 sentences = split_sentences(p.text)
-                scored = [(self.kb.coverage(query, f"{cand.title} {p.heading} {s}"), i, s)
+                scored = [(self.kb.coverage(query, f"{cand.title} {p.heading} {s}")
+                           + (self.thresholds.kind_sentence if kinds and holds_kind(s, kinds) else 0.0), i, s)
                           for i, s in enumerate(sentences)]
                 if not scored:
                     continue
@@ -366,9 +419,12 @@ class KBAnswerer:
                         break
                     text.append(sentence)
                     size += len(sentence)
-                confidence = 0.5 * cand.score + 0.5 * (0.55 * self._semantic(p.dense) + 0.45 * top)
-                if confidence > best_conf:
-                    best_text, best_used, best_conf = "\n".join(text), [cand], confidence
+                confidence = 0.5 * cand.score + 0.5 * (0.55 * self._semantic(p.dense) + 0.45 * min(top, 1.0))
+                # Within a document, the passage that holds the kind of fact asked for (几点 -> a time) wins.
+                select = confidence + (self.thresholds.kind_sentence if kinds and any(
+                    holds_kind(sentence, kinds) for sentence in text) else 0.0)
+                if select > best_select:
+                    best_text, best_used, best_conf, best_select = "\n".join(text), [cand], confidence, select
         return best_text, best_used, best_conf
 
     def _extractive_answer(self, query: str, candidates: list[Candidate]) -> Outcome:
@@ -432,6 +488,42 @@ class KBAnswerer:
         reply = f"{clean}\n{canned('kb_sources_line', titles=titles)}"
         confidence = max(c.score for c in used)
         return self._answer_outcome(reply, used, confidence=confidence, prompt=prompt.ref, flags=("llm",))
+
+
+# What kind of fact a question asks for, and how an answer that gives it looks (question-intent words).
+_ASKED_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    ("deadline", re.compile(r"最晚|最迟|截止|截至|几点前|什么时候之前|deadline"),
+     re.compile(r"\d{1,2}[:：]\d{2}(?:前|之前|以前)|\d+日(?:前|之前)|截止|最晚|最迟")),
+    ("clock", re.compile(r"几点|什么时间|哪个时间|时间段|上班|下班|营业时间|开门|几时|\d{1,2}[:：]\d{2}|[上下]午\d|[早晚]上\d|\d点(?:半|\d)"),
+     re.compile(r"\d{1,2}[:：]\d{2}")),
+    ("fee", re.compile(r"多少钱|费用|手续费|佣金|费率|收多少|扣多少|利率|利息多少|几个点|万几"),
+     re.compile(r"\d(?:[\d.]*)\s*(?:元|%|％)|万分之|千分之")),
+    ("duration", re.compile(r"多久|多长时间|几天|多少天|几个交易日|哪天|什么时候|啥时候|何时"),
+     re.compile(r"\d+\s*(?:分钟|小时|天|日|个交易日|个工作日|个月|年)|T\+\d|当日|当天|次日|下一个交易日|实时")),
+    ("place", re.compile(r"在哪|哪里|哪儿|入口|路径|怎么找"), re.compile(r"“[^”]{2,}-[^”]+”|APP“|营业部")),
+    ("count", re.compile(r"几次|几台|几个|多少次|多少个|几家|几道|几只"), re.compile(r"\d+\s*(?:次|台|个|家|道|只)")),
+)
+
+
+def cites_document(answer: str, title: str) -> bool:
+    """True when an FAQ answer names the document (《title》, ignoring a trailing （…） remark in the title)."""
+    if not answer or not title:
+        return False
+    short = re.sub(r"[（(][^）)]*[）)]\s*$", "", title).strip()
+    return bool(short) and (f"《{short}》" in answer or f"《{title}》" in answer)
+
+
+def asked_kinds(question: str) -> tuple[str, ...]:
+    """The kinds of fact a question asks for (deadline, clock, fee, duration, place, count); may be empty."""
+    return tuple(name for name, asked, _ in _ASKED_KINDS if asked.search(question or ""))
+
+
+def holds_kind(text: str, kinds: tuple[str, ...]) -> bool:
+    """True when `text` gives a fact of one of `kinds` (a deadline is what 最晚 asks for, so it is checked first)."""
+    patterns = {name: gives for name, _, gives in _ASKED_KINDS}
+    if "deadline" in kinds:
+        return bool(patterns["deadline"].search(text or ""))
+    return any(patterns[k].search(text or "") for k in kinds)
 
 
 _PRICE = re.compile(r"(?:前收盘价?|收盘价?|昨收|收盘在|收了|前收)[^0-9]{0,4}(\d+(?:\.\d+)?)\s*(?:元|块)|(\d+(?:\.\d+)?)\s*(?:元|块)(?:钱)?的?(?:股票|收盘)")
