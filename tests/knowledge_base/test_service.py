@@ -140,3 +140,10 @@ class TestSearch:
     def test_empty_query_and_empty_kb(self, kb: KnowledgeBase) -> None:
         assert kb.search("  ") == []
         assert kb.search("印花税") == []
+
+
+def test_single_character_verbs_are_kept() -> None:
+    from knowledge_base.text import analyze
+
+    assert "卖" in analyze("中签的新股上市当天可以卖").words
+    assert "买" in analyze("科创板股票怎么买").words

@@ -264,3 +264,47 @@ def test_price_limit_note(question: str, expected: str | None) -> None:
 def test_price_limit_is_added_to_the_faq_answer(answerer: KBAnswerer) -> None:
     outcome = answerer.answer("创业板股票前收盘价20元，开通后涨停价多少", ctx())
     assert outcome.action == Action.answer and "涨停价为24.00元" in outcome.reply and "computed" in outcome.flags
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("新股中签最晚什么时候缴款", ("deadline", "duration")),
+        ("专属服务经理几点上班", ("clock",)),
+        ("下午2:58还能撤单吗", ("clock",)),
+        ("逆回购手续费多少钱", ("fee",)),
+        ("风险测评在哪里做", ("place",)),
+        ("密码输错几次会锁", ("count",)),
+        ("什么是三方存管", ()),
+    ],
+)
+def test_asked_kinds(question: str, kinds: tuple[str, ...]) -> None:
+    from bot.pipeline.answer import asked_kinds
+
+    assert asked_kinds(question) == kinds
+
+
+def test_holds_kind_deadline_needs_a_deadline() -> None:
+    from bot.pipeline.answer import holds_kind
+
+    assert holds_kind("请在T+2日16:00前确保资金足额。", ("deadline", "duration"))
+    assert not holds_kind("上市当日即可卖出。", ("deadline", "duration"))
+    assert holds_kind("交易日9:00-17:30", ("clock",))
+    assert holds_kind("每笔最低5元", ("fee",))
+
+
+def test_cites_document_ignores_a_title_remark() -> None:
+    from bot.pipeline.answer import cites_document
+
+    answer = "具体日期可参考《2026年节假日国债逆回购操作提示》，并以APP为准。"
+    assert cites_document(answer, "2026年节假日国债逆回购操作提示（示例）")
+    assert not cites_document(answer, "示例证券收费标准一览")
+
+
+@pytest.mark.parametrize("text", ["买这个基金能保证一年赚8%吗", "亏了算你们的，赚了我们分成怎么样"])
+def test_guarantee_paraphrases_are_refused(text: str) -> None:
+    assert classify(text).intent == Intent.refuse_guarantee
+
+
+def test_guarantee_does_not_catch_margin_deposit() -> None:
+    assert classify("保证金账户有收益吗").intent != Intent.refuse_guarantee
