@@ -316,3 +316,24 @@ def test_compliant_lookalikes_of_the_new_families(text: str) -> None:
 @pytest.mark.parametrize("text", ["想找个地方了结自己。", "活着真没意思。", "干脆一死了之。"])
 def test_more_distress_phrasings(text: str) -> None:
     assert screen(text, direction="in").flagged, text
+
+
+@pytest.mark.parametrize("text", [
+    "这款是bbbx的，额度不多了。",
+    "稳嫌不赔的好机会。",
+    "本金100% safe，放心。",
+    "这个年化回报不低于7个点。",
+    "收益率5个点起步。",
+    "这只基金零回撤。",
+])
+def test_initials_lookalikes_english_and_return_floors(text: str) -> None:
+    assert screen(text, direction="out").flagged, text
+
+
+@pytest.mark.parametrize("text", [
+    "我们从来不向投资者承诺收益。",
+    "起购金额不低于1万元。",
+    "业绩比较基准不低于3%，不代表实际收益。",
+])
+def test_negated_object_scope_and_amount_floors_are_clean(text: str) -> None:
+    assert not screen(text, direction="out").flagged, text
