@@ -421,7 +421,9 @@ class KBAnswerer:
                     size += len(sentence)
                 confidence = 0.5 * cand.score + 0.5 * (0.55 * self._semantic(p.dense) + 0.45 * min(top, 1.0))
                 # Within a document, the passage that holds the kind of fact asked for (几点 -> a time) wins.
-                select = confidence + (self.thresholds.kind_sentence if kinds and any(
+                # The passage's own vector blurs a multi-topic section; which of its sentences answers counts more.
+                select = 0.5 * cand.score + 0.5 * (0.4 * self._semantic(p.dense) + 0.6 * min(top, 1.0)) + (
+                    self.thresholds.kind_sentence if kinds and any(
                     holds_kind(sentence, kinds) for sentence in text) else 0.0)
                 if select > best_select:
                     best_text, best_used, best_conf, best_select = "\n".join(text), [cand], confidence, select
