@@ -173,6 +173,8 @@ def _candidates(lex: Lexicon, norm: Normalized, direction: Direction) -> list[_C
                 s, e = end - len(key) + 1, end + 1
                 if entry.latin_only and entry.latin_only[entry.keys.index(key)] and not _latin_bounded(norm, s, e):
                     continue
+                if s > 0 and key[0].isascii() and key[0].isdigit() and skel[s - 1].isascii() and skel[s - 1].isdigit():
+                    continue  # 0风险 inside 跌了30%，风险较大: the digit belongs to a longer number
                 out.append(_Cand(entry, s, e, "literal"))
                 literal_spans.add((s, e))
     for entry in lex.regex_for(direction):

@@ -337,3 +337,21 @@ def test_initials_lookalikes_english_and_return_floors(text: str) -> None:
 ])
 def test_negated_object_scope_and_amount_floors_are_clean(text: str) -> None:
     assert not screen(text, direction="out").flagged, text
+
+
+@pytest.mark.parametrize("text", [
+    "这只票今年以来跌了30%，风险较大，请谨慎。",  # 0风险 inside a longer number
+    "保本理财已经退出历史舞台，现在都是净值型产品。",
+])
+def test_digit_inside_a_number_and_historical_mentions_are_clean(text: str) -> None:
+    assert not screen(text, direction="out").flagged, text
+
+
+@pytest.mark.parametrize("text", [
+    "0风险，放心买。",
+    "把授权页面截图发我，我帮您确认。",
+    "顾问费支付宝直接转我。",
+    "明天会有重大利好，您早点准备。",
+])
+def test_zero_risk_digit_still_caught_and_new_families(text: str) -> None:
+    assert screen(text, direction="out").flagged, text
