@@ -355,3 +355,19 @@ def test_digit_inside_a_number_and_historical_mentions_are_clean(text: str) -> N
 ])
 def test_zero_risk_digit_still_caught_and_new_families(text: str) -> None:
     assert screen(text, direction="out").flagged, text
+
+
+@pytest.mark.parametrize("text", [
+    "群主晚上会推明天的股，跟着买就行。",
+    "我在那边有内线，消息很准。",
+    "做测评时挑风险最大的那个选项。",
+    "这只基金业内收益排第一。",
+    "入金后给您打两百元话费。",
+])
+def test_tips_via_groups_insiders_answers_superlatives_and_gifts(text: str) -> None:
+    assert screen(text, direction="out").flagged, text
+
+
+def test_outbound_invitation_to_report_is_not_a_complaint() -> None:
+    assert not screen("看到违规宣传可以直接向我们举报。", direction="out").flagged
+    assert screen("我要去你们公司门口拉横幅。", direction="in").flagged
