@@ -371,3 +371,8 @@ def test_tips_via_groups_insiders_answers_superlatives_and_gifts(text: str) -> N
 def test_outbound_invitation_to_report_is_not_a_complaint() -> None:
     assert not screen("看到违规宣传可以直接向我们举报。", direction="out").flagged
     assert screen("我要去你们公司门口拉横幅。", direction="in").flagged
+
+
+def test_past_returns_carried_into_this_year() -> None:
+    assert screen("前年涨了40%，明年照样能赚。", direction="out").flagged
+    assert not screen("过去业绩不代表今年也一样。", direction="out").flagged
