@@ -361,17 +361,9 @@ class SimState:
             return err(95000)
         if not touser:
             return err(40058, "touser missing")
-        msgtype = body.get("msgtype")
-        if msgtype != "text":
-            return err(40008, "the simulator takes text only")
-        content = (body.get("text") or {}).get("content")
-        if not isinstance(content, str) or not content:
-            return err(44004)
-        if _b(content) > KF_TEXT_MAX_BYTES:
-            return err(45002, f"text is {_b(content)} bytes, at most {KF_TEXT_MAX_BYTES}")
-        msgid = body.get("msgid")
-        if msgid is not None and not MSGID.match(str(msgid)):
-            return err(40058, "invalid msgid")
+        problem, content, msgid = _text_message(body)
+        if problem is not None:
+            return problem
         with self.lock:
             if msgid and (open_kfid, msgid) in self.kf_sent_ids:
                 self.duplicate_sends += 1  # same msgid again: acknowledged, not delivered twice
@@ -397,16 +389,9 @@ class SimState:
     def send_msg_on_event(self, body: dict) -> dict:
         """kf/send_msg_on_event with an enter_session welcome_code: one text within 20 s of the event."""
         code = str(body.get("code") or "")
-        if body.get("msgtype") != "text":
-            return err(40008, "the simulator takes text only")
-        content = (body.get("text") or {}).get("content")
-        if not isinstance(content, str) or not content:
-            return err(44004)
-        if _b(content) > KF_TEXT_MAX_BYTES:
-            return err(45002, f"text is {_b(content)} bytes, at most {KF_TEXT_MAX_BYTES}")
-        msgid = body.get("msgid")
-        if msgid is not None and not MSGID.match(str(msgid)):
-            return err(40058, "invalid msgid")
+        problem, content, msgid = _text_message(body)
+        if problem is not None:
+            return problem
         with self.lock:
             issued = self.welcome_codes.pop(code, None)
             if issued is None:
@@ -557,3 +542,18 @@ def _decode_cursor(cursor: str) -> int | None:
     if not raw.startswith("sim:") or not raw[4:].isdigit():
         return None
     return int(raw[4:])
+
+
+def _text_message(body: dict) -> tuple[dict | None, str, str | None]:
+    """Check a kf text message body as WeCom does: (error or None, content, msgid)."""
+    if body.get("msgtype") != "text":
+        return err(40008, "the simulator takes text only"), "", None
+    content = (body.get("text") or {}).get("content")
+    if not isinstance(content, str) or not content:
+        return err(44004), "", None
+    if _b(content) > KF_TEXT_MAX_BYTES:
+        return err(45002, f"text is {_b(content)} bytes, at most {KF_TEXT_MAX_BYTES}"), "", None
+    msgid = body.get("msgid")
+    if msgid is not None and not MSGID.match(str(msgid)):
+        return err(40058, "invalid msgid"), "", None
+    return None, content, msgid
