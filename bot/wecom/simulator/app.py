@@ -83,33 +83,26 @@ def build_app(sim: WeComSimulator) -> FastAPI:
         query = request.query_params
         return state.note_call("gettoken", state.gettoken(query.get("corpid"), query.get("corpsecret")))
 
-    @app.post("/cgi-bin/kf/sync_msg")
-    async def sync_msg(request: Request) -> Any:
-        return await _api("kf/sync_msg", request, state.sync_msg)
+    # The POST APIs: path under /cgi-bin -> (handler, whether it needs the token's kind: app or kf secret).
+    post_apis = {
+        "kf/sync_msg": (state.sync_msg, False),
+        "kf/send_msg": (state.send_msg, False),
+        "kf/send_msg_on_event": (state.send_msg_on_event, False),
+        "kf/service_state/get": (state.service_state_get, False),
+        "kf/service_state/trans": (state.service_state_trans, False),
+        "message/send": (state.message_send, True),
+        "externalcontact/add_msg_template": (state.add_msg_template, True),
+    }
 
-    @app.post("/cgi-bin/kf/send_msg")
-    async def send_msg(request: Request) -> Any:
-        return await _api("kf/send_msg", request, state.send_msg)
+    def _endpoint(api: str, handler: Any, needs_kind: bool) -> Any:
+        async def endpoint(request: Request) -> Any:
+            return await _api(api, request, handler, needs_kind=needs_kind)
 
-    @app.post("/cgi-bin/kf/send_msg_on_event")
-    async def send_msg_on_event(request: Request) -> Any:
-        return await _api("kf/send_msg_on_event", request, state.send_msg_on_event)
+        return endpoint
 
-    @app.post("/cgi-bin/kf/service_state/get")
-    async def service_state_get(request: Request) -> Any:
-        return await _api("kf/service_state/get", request, state.service_state_get)
-
-    @app.post("/cgi-bin/kf/service_state/trans")
-    async def service_state_trans(request: Request) -> Any:
-        return await _api("kf/service_state/trans", request, state.service_state_trans)
-
-    @app.post("/cgi-bin/message/send")
-    async def message_send(request: Request) -> Any:
-        return await _api("message/send", request, state.message_send, needs_kind=True)
-
-    @app.post("/cgi-bin/externalcontact/add_msg_template")
-    async def add_msg_template(request: Request) -> Any:
-        return await _api("externalcontact/add_msg_template", request, state.add_msg_template, needs_kind=True)
+    for api, (handler, needs_kind) in post_apis.items():
+        app.add_api_route(f"/cgi-bin/{api}", _endpoint(api, handler, needs_kind), methods=["POST"],
+                          name=api.replace("/", "_"))
 
     # Pages ----------------------------------------------------------------------------------------------------
 
