@@ -23,24 +23,10 @@ from bot.wecom.client import WechatpyWeComClient
 from bot.wecom.simulator import WeComSimulator
 from scheduler import registry, reminders
 from tests.scheduler.support import FakeGate, local, make_advisor, make_client, ready_db
+from tests.support.clock import Clock
 from tests.support.live import free_port, serve_app
 
 START = local(2026, 12, 1, 9, 30)  # Tuesday, a trading day
-
-
-class Clock:
-    def __init__(self, sim: WeComSimulator, start: datetime) -> None:
-        self.sim = sim
-        self.at = start
-        sim.advance(start.timestamp() - sim.state.now())
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        step = timedelta(**delta)
-        self.at += step
-        self.sim.advance(step.total_seconds())
 
 
 class EchoAnswerer:

@@ -11,7 +11,6 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ from bot.services import Services, build_services
 from bot.wecom.client import WechatpyWeComClient
 from bot.wecom.simulator import WeComSimulator
 from tests.scheduler.support import local
+from tests.support.clock import Clock
 from tests.support.live import free_port, serve_app
 
 TOKEN = "console-test-token"
@@ -49,23 +49,6 @@ STAFF = [
     {"wecom_userid": "cmp", "name": "钱合规", "roles": ["compliance"], "capacity": 0},
     {"wecom_userid": "ops", "name": "孙运营", "roles": ["ops"], "capacity": 0},
 ]
-
-
-class Clock:
-    """The bot's clock and the simulator's clock, moved together."""
-
-    def __init__(self, sim: WeComSimulator, start: datetime) -> None:
-        self.sim = sim
-        self.at = start
-        sim.advance(start.timestamp() - sim.state.now())
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        step = timedelta(**delta)
-        self.at += step
-        self.sim.advance(step.total_seconds())
 
 
 @dataclass
