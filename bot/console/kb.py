@@ -56,14 +56,27 @@ def _tags(text: str) -> list[str]:
     return [t.strip() for t in _SPLIT.split(text) if t.strip()]
 
 
-def _form_values(question: str, similar: str, answer: str, tags: str, category: str, risk_level: str,
-                 handoff: str, effective: str, expires: str) -> dict[str, Any]:
+def faq_form_values(
+    question: Annotated[str, Form(max_length=500)] = "",
+    similar_questions: Annotated[str, Form(max_length=5000)] = "",
+    answer: Annotated[str, Form(max_length=10000)] = "",
+    tags: Annotated[str, Form(max_length=500)] = "",
+    category: Annotated[str, Form(max_length=64)] = "",
+    risk_level: Annotated[str, Form(max_length=2)] = "",
+    handoff: Annotated[str, Form(max_length=8)] = "",
+    effective: Annotated[str, Form(max_length=10)] = "",
+    expires: Annotated[str, Form(max_length=10)] = "",
+) -> dict[str, Any]:
+    """The FAQ form's fields (create and edit share them), cleaned."""
     return {
-        "question": question.strip(), "similar_questions": _lines(similar), "answer": answer.strip(),
+        "question": question.strip(), "similar_questions": _lines(similar_questions), "answer": answer.strip(),
         "tags": _tags(tags), "category": category.strip() or None, "risk_level": risk_level.strip() or None,
         "handoff": handoff in ("1", "on", "true"), "effective": effective.strip() or None,
         "expires": expires.strip() or None,
     }
+
+
+FaqValues = Annotated[dict[str, Any], Depends(faq_form_values)]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -92,21 +105,11 @@ def new_page(request: Request) -> HTMLResponse:
 def create(
     request: Request,
     staff: OpsStaff,
+    values: FaqValues,
     id: Annotated[str, Form(max_length=128)] = "",
-    question: Annotated[str, Form(max_length=500)] = "",
-    similar_questions: Annotated[str, Form(max_length=5000)] = "",
-    answer: Annotated[str, Form(max_length=10000)] = "",
-    tags: Annotated[str, Form(max_length=500)] = "",
-    category: Annotated[str, Form(max_length=64)] = "",
-    risk_level: Annotated[str, Form(max_length=2)] = "",
-    handoff: Annotated[str, Form(max_length=8)] = "",
-    effective: Annotated[str, Form(max_length=10)] = "",
-    expires: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     from knowledge_base.service import article_from_payload
 
-    values = _form_values(question, similar_questions, answer, tags, category, risk_level, handoff, effective,
-                          expires)
     payload = {"kind": "faq", "id": id.strip(), **{k: v for k, v in values.items() if v is not None}}
     try:
         data = article_from_payload(payload)
@@ -126,23 +129,8 @@ def article_page(request: Request, key: str) -> HTMLResponse:
 
 
 @router.post("/articles/{key}/edit")
-def edit(
-    request: Request,
-    key: str,
-    staff: OpsStaff,
-    question: Annotated[str, Form(max_length=500)] = "",
-    similar_questions: Annotated[str, Form(max_length=5000)] = "",
-    answer: Annotated[str, Form(max_length=10000)] = "",
-    tags: Annotated[str, Form(max_length=500)] = "",
-    category: Annotated[str, Form(max_length=64)] = "",
-    risk_level: Annotated[str, Form(max_length=2)] = "",
-    handoff: Annotated[str, Form(max_length=8)] = "",
-    effective: Annotated[str, Form(max_length=10)] = "",
-    expires: Annotated[str, Form(max_length=10)] = "",
-) -> Response:
+def edit(request: Request, key: str, staff: OpsStaff, values: FaqValues) -> Response:
     kb = services(request).kb
-    values = _form_values(question, similar_questions, answer, tags, category, risk_level, handoff, effective,
-                          expires)
     try:
         kb.update(key, values, publish=False, author=staff.userid)
     except BotError as exc:
